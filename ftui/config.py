@@ -1,0 +1,155 @@
+"""RunConfig: one typed config, built in one place.
+
+The API and UI pass a flat `options` dict; `RunConfig.build` sorts its keys into the parts below and
+rejects unknown ones, so a typo fails loudly instead of silently training with a default.
+`config.json` in a run directory is `RunConfig.to_dict()`; `from_dict` reads it back (strictly).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+
+from ftui.errors import FtuiError
+
+TASKS = ("text",)  # image and audio join here
+MAX_EPOCHS = 100
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    text_column: str | None = None  # None: detect
+    label_column: str | None = None  # None: detect
+    val_fraction: float = 0.2  # stratified split, used when no validation file is given
+    validation_upload: str | None = None  # upload id (from inspect_dataset) of a separate validation file
+    max_examples: int | None = None  # use a stratified subset of this size (quick demos)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    batch_size: int = 16
+    max_length: int = 128  # tokens; longer texts are truncated
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # fraction of all steps with a linear warm-up
+    seed: int = 42
+    head_lr_multiplier: float = 10.0  # the new classifier head learns faster than the pretrained body
+    log_every_steps: int = 0  # 0: about 100 points over the run
+    evals_per_epoch: int = 0  # 0: once per epoch, more on long epochs
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: str
+    model: str  # catalog id, local folder, or hub id
+    upload: str  # upload id of the training file
+    learning_rate: float
+    epochs: int
+    data: DataOptions = field(default_factory=DataOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    name: str = ""
+
+    # -- building ---------------------------------------------------------------------
+    @classmethod
+    def build(cls, task: str, model: str, upload: str, learning_rate, epochs, options: dict | None) -> RunConfig:
+        """From the API's arguments. Unknown option keys raise `unknown_option`."""
+        options = dict(options or {})
+        data_keys = {f.name for f in fields(DataOptions)}
+        train_keys = {f.name for f in fields(TrainOptions)}
+        unknown = sorted(set(options) - data_keys - train_keys - {"name"})
+        if unknown:
+            raise FtuiError("unknown_option", names=", ".join(unknown),
+                            known=", ".join(sorted(data_keys | train_keys | {"name"})))
+        data = DataOptions(**{k: v for k, v in options.items() if k in data_keys})
+        train = TrainOptions(**{k: v for k, v in options.items() if k in train_keys})
+        config = cls(task=task, model=str(model or "").strip(), upload=upload,
+                     learning_rate=learning_rate, epochs=epochs, data=data, train=train,
+                     name=str(options.get("name") or ""))
+        return config.validated()
+
+    def validated(self) -> RunConfig:
+        """Check types and ranges; return a copy with numbers coerced (e.g. "3" epochs -> 3)."""
+        if self.task not in TASKS:
+            raise FtuiError("unknown_task", task=self.task, tasks=", ".join(TASKS))
+        lr = _number("learning_rate", self.learning_rate)
+        if not (lr > 0 and math.isfinite(lr)):
+            raise FtuiError("bad_learning_rate", value=self.learning_rate)
+        try:
+            epochs = int(self.epochs)
+        except (TypeError, ValueError):
+            raise FtuiError("bad_epochs", value=self.epochs, maximum=MAX_EPOCHS) from None
+        if epochs != self.epochs and float(self.epochs) != epochs or not 1 <= epochs <= MAX_EPOCHS:
+            raise FtuiError("bad_epochs", value=self.epochs, maximum=MAX_EPOCHS)
+        d, t = self.data, self.train
+        val_fraction = _number("val_fraction", d.val_fraction)
+        if not 0.05 <= val_fraction <= 0.5:
+            raise FtuiError("bad_option", name="val_fraction", value=d.val_fraction, reason="use 0.05 to 0.5")
+        max_examples = None if d.max_examples in (None, 0, "") else _int("max_examples", d.max_examples, 10)
+        data = dataclasses.replace(d, val_fraction=val_fraction, max_examples=max_examples)
+        train = dataclasses.replace(
+            t,
+            batch_size=_int("batch_size", t.batch_size, 1, 1024),
+            max_length=_int("max_length", t.max_length, 8, 4096),
+            weight_decay=_ranged("weight_decay", t.weight_decay, 0, 1),
+            warmup_ratio=_ranged("warmup_ratio", t.warmup_ratio, 0, 0.5),
+            seed=_int("seed", t.seed, 0, 2**31 - 1),
+            head_lr_multiplier=_ranged("head_lr_multiplier", t.head_lr_multiplier, 1, 1000),
+            log_every_steps=_int("log_every_steps", t.log_every_steps, 0),
+            evals_per_epoch=_int("evals_per_epoch", t.evals_per_epoch, 0, 100),
+        )
+        if not self.model:
+            raise FtuiError("unknown_model", model="")
+        return dataclasses.replace(self, learning_rate=lr, epochs=epochs, data=data, train=train)
+
+    # -- (de)serialising --------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> RunConfig:
+        """Inverse of to_dict; unknown keys at any level raise `unknown_option`."""
+        raw = dict(raw)
+        _reject_unknown(cls, raw)
+        data, train = dict(raw.pop("data", {})), dict(raw.pop("train", {}))
+        _reject_unknown(DataOptions, data)
+        _reject_unknown(TrainOptions, train)
+        return cls(data=DataOptions(**data), train=TrainOptions(**train), **raw).validated()
+
+    def options(self) -> dict:
+        """The flat options dict that `build` takes (used to clone a run's settings)."""
+        flat = {**dataclasses.asdict(self.data), **dataclasses.asdict(self.train)}
+        if self.name:
+            flat["name"] = self.name
+        return flat
+
+
+def _reject_unknown(kind, raw: dict) -> None:
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise FtuiError("unknown_option", names=", ".join(unknown), known=", ".join(sorted(known)))
+
+
+def _number(name: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        if name == "learning_rate":
+            raise FtuiError("bad_learning_rate", value=value) from None
+        raise FtuiError("bad_option", name=name, value=value, reason="not a number") from None
+    if not math.isfinite(number):
+        raise FtuiError("bad_option", name=name, value=value, reason="not a finite number")
+    return number
+
+
+def _ranged(name: str, value, low: float, high: float) -> float:
+    number = _number(name, value)
+    if not low <= number <= high:
+        raise FtuiError("bad_option", name=name, value=value, reason=f"use {low} to {high}")
+    return number
+
+
+def _int(name: str, value, low: int, high: int = 10**9) -> int:
+    number = _number(name, value)
+    if number != int(number) or not low <= number <= high:
+        raise FtuiError("bad_option", name=name, value=value, reason=f"use a whole number from {low} to {high}")
+    return int(number)

@@ -1,0 +1,84 @@
+"""Typed training events. The loop emits them; sinks (observers) only record them.
+
+Each event serialises to one line of metrics.jsonl: {"event": "<ClassName>", ...fields}.
+`metric_rows` turns those lines into the rows the charts, `run_status` and the tests read.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    total_steps: int
+    steps_per_epoch: int
+    epochs: int
+    n_train: int
+    n_validation: int
+    time: float
+
+
+@dataclass(frozen=True)
+class StepLogged:
+    step: int  # optimizer steps done so far (1-based)
+    epoch: float  # fractional epoch, e.g. 1.25
+    loss: float  # mean training loss over the steps since the last log
+    learning_rate: float
+    samples_per_second: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class EvalLogged:
+    step: int
+    epoch: float
+    loss: float
+    accuracy: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    state: str  # "finished" or "stopped" (cancelled: the model learned so far is kept)
+    step: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    code: str
+    message: str
+    step: int
+
+
+Event = RunStarted | StepLogged | EvalLogged | CheckpointSaved | RunFinished | RunFailed
+EVENT_TYPES = {cls.__name__: cls for cls in (RunStarted, StepLogged, EvalLogged, CheckpointSaved, RunFinished, RunFailed)}
+
+
+def to_record(event: Event) -> dict:
+    return {"event": type(event).__name__, **dataclasses.asdict(event)}
+
+
+def from_record(record: dict) -> Event:
+    record = dict(record)
+    return EVENT_TYPES[record.pop("event")](**record)
+
+
+def metric_rows(records: list[dict]) -> list[dict]:
+    """Chart rows from event records: train rows from StepLogged, validation rows from EvalLogged."""
+    rows = []
+    for r in records:
+        if r.get("event") == "StepLogged":
+            rows.append({"split": "train", "step": r["step"], "epoch": r["epoch"], "loss": r["loss"],
+                         "learning_rate": r["learning_rate"], "samples_per_second": r["samples_per_second"]})
+        elif r.get("event") == "EvalLogged":
+            rows.append({"split": "validation", "step": r["step"], "epoch": r["epoch"], "loss": r["loss"],
+                         "accuracy": r["accuracy"]})
+    return rows

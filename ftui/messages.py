@@ -1,0 +1,61 @@
+"""Plain-language sentences for problem codes. The one place wording lives (UI and API both use it).
+
+Add a code here when you add one elsewhere; tests check that every code raised has a sentence.
+"""
+from __future__ import annotations
+
+MESSAGES: dict[str, str] = {
+    # --- uploads and files -------------------------------------------------------------
+    "no_file": "Please choose a file to upload first.",
+    "empty_file": "The file '{name}' is empty.",
+    "file_too_large": "The file '{name}' is {size_mb:.1f} MB; the limit is {limit_mb:.0f} MB.",
+    "binary_file": "The file '{name}' is not a {kind} file (it looks like {found}).",
+    "unsupported_format": "Files of type '{suffix}' are not supported here; use {supported}.",
+    "unreadable_table": "The file '{name}' could not be read as a table: {reason}.",
+    "unknown_upload": "That upload was not found (it may belong to another user or have been removed).",
+    # --- columns and examples ----------------------------------------------------------
+    "no_text_column": "No column with text was found; columns are: {columns}.",
+    "no_label_column": "No column that could hold labels was found; columns are: {columns}.",
+    "missing_column": "There is no column '{column}'; columns are: {columns}.",
+    "same_column": "The text and the label must be different columns (both are '{column}').",
+    "empty_texts_dropped": "{count} rows with an empty text or label were dropped.",
+    "no_examples": "No usable examples are left after dropping empty rows.",
+    "single_class": "Only one class ('{label}') was found; training needs at least two.",
+    "too_few_per_class": "Class '{label}' has only {count} example(s); at least {minimum} are needed.",
+    "few_per_class": "Class '{label}' has only {count} examples; results for it will be unreliable.",
+    "duplicate_rows": "{count} duplicate rows (same text and label) were found; duplicates were kept out of validation.",
+    "conflicting_duplicates": "{count} texts appear with different labels.",
+    "imbalanced": "The classes are imbalanced: '{largest}' has {ratio:.0f}x more examples than '{smallest}'.",
+    "too_many_classes": "The label column has {count} distinct values: is '{column}' really the label?",
+    "unseen_validation_labels": "The validation file has labels the training file lacks: {labels}.",
+    "validation_too_small": "The validation split would hold only {count} examples; use a larger fraction or more data.",
+    # --- configuration -----------------------------------------------------------------
+    "bad_learning_rate": "The learning rate must be a number above 0 (got {value}).",
+    "bad_epochs": "Epochs must be a whole number from 1 to {maximum} (got {value}).",
+    "bad_option": "The option '{name}' has a bad value ({value}): {reason}.",
+    "unknown_option": "Unknown option(s): {names}. Known options: {known}.",
+    "unknown_task": "Unknown task '{task}'; tasks are: {tasks}.",
+    # --- models ------------------------------------------------------------------------
+    "unknown_model": "The model '{model}' is not in the catalog, not a local model folder, and not a hub id.",
+    "hub_unreachable": "The model '{model}' would come from the Hugging Face hub, which cannot be reached from this machine (and it is not cached).",
+    "model_load_failed": "The model '{model}' could not be loaded: {reason}.",
+    "not_a_classifier_folder": "The folder '{path}' does not hold a transformers model (no config.json).",
+    # --- runs --------------------------------------------------------------------------
+    "unknown_run": "Run '{run_id}' was not found.",
+    "run_not_ready": "Run '{run_id}' has no trained model yet (state: {state}).",
+    "run_active": "Run '{run_id}' is still {state}.",
+    "empty_input": "Please type or upload something to predict.",
+    "training_failed": "Training failed: {reason}.",
+}
+
+
+def describe(code: str, detail: dict | None = None) -> str:
+    """One sentence for a problem code; never raises (a missing key shows the raw detail)."""
+    template = MESSAGES.get(code)
+    detail = detail or {}
+    if template is None:
+        return f"{code.replace('_', ' ').capitalize()}" + (f": {detail}" if detail else ".")
+    try:
+        return template.format(**detail)
+    except (KeyError, ValueError, IndexError):
+        return template.split(":")[0].split("{")[0].strip() + f" ({detail})"

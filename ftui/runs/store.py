@@ -1,0 +1,164 @@
+"""RunStore: the runs folder on disk, the contract between engine, UI, API and tests.
+
+    <root>/<owner>/<run_id>/{config.json, status.json, metrics.jsonl, labels.json, data/, model/}
+    <root>/<owner>/uploads/<upload_id>/<file name>
+
+Every lookup goes through an owner, and ids are checked against strict patterns, so one user can
+never name (or path-traverse into) another user's runs or uploads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from ftui.config import RunConfig
+from ftui.errors import FtuiError
+
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+UPLOAD_ID = re.compile(r"^u-[0-9a-f]{16}$")
+OWNER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+ACTIVE_STATES = ("queued", "running")
+DEFAULT_OWNER = "local"
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write via a temp file + os.replace, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """All complete lines; a half-written last line (the writer is mid-append) is skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+class RunStore:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- owners ---------------------------------------------------------------------
+    def owner_dir(self, owner: str | None) -> Path:
+        owner = owner or DEFAULT_OWNER
+        if not OWNER.match(owner) or owner in (".", ".."):
+            raise FtuiError("bad_option", name="owner", value=owner, reason="not a valid user name")
+        return self.root / owner
+
+    # -- runs -----------------------------------------------------------------------
+    def create(self, owner: str | None, config: RunConfig) -> tuple[str, Path]:
+        base = self.owner_dir(owner)
+        while True:
+            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+            run_dir = base / run_id
+            try:
+                run_dir.mkdir(parents=True)
+                break
+            except FileExistsError:
+                continue
+        write_json_atomic(run_dir / "config.json", config.to_dict())
+        write_json_atomic(run_dir / "status.json", {"state": "queued", "progress": 0.0, "created": time.time(),
+                                                    "error": None})
+        return run_id, run_dir
+
+    def run_dir(self, owner: str | None, run_id: str) -> Path:
+        """The run's folder if `owner` has such a run, else FtuiError("unknown_run")."""
+        run_id = str(run_id or "").strip()
+        path = self.owner_dir(owner) / run_id
+        if not RUN_ID.match(run_id) or not (path / "config.json").is_file():
+            raise FtuiError("unknown_run", run_id=run_id)
+        return path
+
+    def list(self, owner: str | None) -> list[dict]:
+        """Summaries of the owner's runs, newest first."""
+        base = self.owner_dir(owner)
+        if not base.is_dir():
+            return []
+        out = [self.summary(p) for p in base.iterdir() if RUN_ID.match(p.name) and (p / "config.json").is_file()]
+        return sorted(out, key=lambda s: s["run_id"], reverse=True)
+
+    def summary(self, run_dir: Path) -> dict:
+        config = read_json(run_dir / "config.json", {})
+        status = read_status(run_dir)
+        return {"run_id": run_dir.name, "name": config.get("name", ""), "task": config.get("task"),
+                "model": config.get("model"), "learning_rate": config.get("learning_rate"),
+                "epochs": config.get("epochs"), **{k: status.get(k) for k in
+                ("state", "progress", "created", "started", "ended", "best_accuracy", "data_name")}}
+
+    def delete(self, owner: str | None, run_id: str) -> None:
+        path = self.run_dir(owner, run_id)
+        if read_status(path).get("state") in ACTIVE_STATES:
+            raise FtuiError("run_active", run_id=run_id, state=read_status(path)["state"])
+        shutil.rmtree(path)
+
+    def recover(self) -> list[Path]:
+        """At start-up: runs left queued/running by a dead process are marked interrupted."""
+        found = []
+        for status_file in self.root.glob("*/*/status.json"):
+            if not RUN_ID.match(status_file.parent.name):
+                continue
+            status = read_json(status_file, {})
+            if status.get("state") in ACTIVE_STATES:
+                update_status(status_file.parent, state="interrupted", ended=time.time(),
+                              error={"code": "interrupted", "message": "The app stopped while this run was active."})
+                found.append(status_file.parent)
+        return found
+
+    # -- uploads --------------------------------------------------------------------
+    def save_upload(self, owner: str | None, source: Path, name: str) -> str:
+        """Copy an accepted upload into the owner's uploads; returns its id."""
+        upload_id = "u-" + secrets.token_hex(8)
+        folder = self.owner_dir(owner) / "uploads" / upload_id
+        folder.mkdir(parents=True)
+        shutil.copyfile(source, folder / safe_filename(name))
+        return upload_id
+
+    def upload_path(self, owner: str | None, upload_id: str) -> Path:
+        upload_id = str(upload_id or "").strip()
+        folder = self.owner_dir(owner) / "uploads" / upload_id
+        files = sorted(folder.iterdir()) if UPLOAD_ID.match(upload_id) and folder.is_dir() else []
+        if not files:
+            raise FtuiError("unknown_upload", upload_id=upload_id)
+        return files[0]
+
+
+# -- status.json -----------------------------------------------------------------------
+def read_status(run_dir: Path) -> dict:
+    return read_json(run_dir / "status.json", {}) or {}
+
+
+def update_status(run_dir: Path, **changes) -> dict:
+    """Merge `changes` into status.json atomically (one writer per run: its job thread)."""
+    status = read_status(run_dir)
+    status.update(changes)
+    write_json_atomic(run_dir / "status.json", status)
+    return status
+
+
+def safe_filename(name: str) -> str:
+    """A file name with no directory parts or odd characters (keeps the extension)."""
+    name = Path(str(name).replace("\\", "/")).name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")
+    return name[-120:] or "upload"

@@ -1,0 +1,167 @@
+"""Services: everything the UI and the API do, as plain methods keyed by owner.
+
+Built once in ftui.app.main and passed to the UI (no globals). Each public method is one user
+action and the body of one public API endpoint; errors are FtuiError with a code.
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from pathlib import Path
+from threading import Lock
+
+from ftui.config import RunConfig, DataOptions
+from ftui.data.split import label_names, split_examples, write_split
+from ftui.engine.jobs import JobManager
+from ftui.errors import FtuiError
+from ftui.models import catalog
+from ftui.runs.store import RunStore, read_json, update_status, write_json_atomic
+from ftui.tasks import get_task
+
+MB = 1024 * 1024
+
+
+class Services:
+    def __init__(self, runs_dir, *, max_upload_mb: float = 50, max_concurrent_runs: int = 1,
+                 cached_predictors: int = 2):
+        self.store = RunStore(runs_dir)
+        self.interrupted = self.store.recover()  # runs a previous process left running
+        self.jobs = JobManager(self.store, max_concurrent=max_concurrent_runs)
+        self.max_upload_bytes = int(max_upload_mb * MB)
+        self._predictors: OrderedDict[Path, object] = OrderedDict()
+        self._predictors_lock = Lock()
+        self._cached_predictors = cached_predictors
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+
+    # -- catalog --------------------------------------------------------------------
+    def list_models(self, task: str) -> list[dict]:
+        get_task(task)  # unknown task -> FtuiError
+        return catalog.list_models(task)
+
+    # -- data -----------------------------------------------------------------------
+    def accept_upload(self, owner: str | None, path: str | Path | None, name: str | None = None) -> str:
+        """Check size, then keep a private copy of an uploaded file; returns its upload id."""
+        if not path:
+            raise FtuiError("no_file")
+        path = Path(path)
+        name = name or path.name
+        size = path.stat().st_size
+        if size == 0:
+            raise FtuiError("empty_file", name=name)
+        if size > self.max_upload_bytes:
+            raise FtuiError("file_too_large", name=name, size_mb=size / MB, limit_mb=self.max_upload_bytes / MB)
+        return self.store.save_upload(owner, path, name)
+
+    def inspect_dataset(self, owner: str | None, task: str, file: str | Path | None, options: dict | None = None,
+                        upload_id: str | None = None) -> dict:
+        """Summary + problems of an upload. Returns the upload id to start a run from it."""
+        task_impl = get_task(task)
+        data = _data_options(options)
+        upload_id = upload_id or self.accept_upload(owner, file)
+        examples = task_impl.read(self.store.upload_path(owner, upload_id), data)
+        issues = list(examples.issues)
+        if data.validation_upload:
+            val = task_impl.read(self.store.upload_path(owner, data.validation_upload), data)
+            unseen = sorted(set(val.labels) - set(examples.labels))
+            if unseen:
+                issues.append(_issue("unseen_validation_labels", "warning", labels=", ".join(unseen)))
+        return {"upload_id": upload_id, **examples.summary, "issues": [i.to_dict() for i in issues],
+                "ok": not any(i.severity == "error" for i in issues)}
+
+    # -- runs -----------------------------------------------------------------------
+    def start_run(self, owner: str | None, task: str, model: str, file: str | Path | None, learning_rate,
+                  epochs, options: dict | None = None, upload_id: str | None = None) -> str:
+        """Validate everything a person could get wrong, freeze the split, queue the job; returns at once."""
+        task_impl = get_task(task)
+        upload_id = upload_id or self.accept_upload(owner, file)
+        config = RunConfig.build(task, model, upload_id, learning_rate, epochs, options)
+        source = catalog.resolve(task, config.model)  # unknown model / hub unreachable -> FtuiError
+        upload = self.store.upload_path(owner, upload_id)
+        examples = task_impl.read(upload, config.data)
+        _raise_first_error(examples.issues)
+        if config.data.validation_upload:
+            val = task_impl.read(self.store.upload_path(owner, config.data.validation_upload), config.data)
+            _raise_first_error(val.issues)
+            inputs, labels = examples.inputs + val.inputs, examples.labels + val.labels
+            train_idx = list(range(len(examples.inputs)))
+            val_idx = list(range(len(examples.inputs), len(inputs)))
+            if config.data.max_examples:
+                keep = split_examples(examples.labels, 0, config.train.seed, config.data.max_examples)[0]
+                train_idx = keep
+        else:
+            inputs, labels = examples.inputs, examples.labels
+            train_idx, val_idx = split_examples(labels, config.data.val_fraction, config.train.seed,
+                                                config.data.max_examples, inputs=inputs)
+        run_id, run_dir = self.store.create(owner, config)
+        names = label_names([labels[i] for i in train_idx])
+        write_json_atomic(run_dir / "labels.json", names)
+        write_split(run_dir / "data", inputs, labels, train_idx, val_idx)
+        update_status(run_dir, data_name=upload.name, n_train=len(train_idx), n_validation=len(val_idx))
+        self.jobs.submit(run_dir, config, source)
+        return run_id
+
+    def run_status(self, owner: str | None, run_id: str, since: int = 0) -> dict:
+        """State, progress and metric rows (from row `since` on) of one run."""
+        run_dir = self.store.run_dir(owner, run_id)
+        snap = self.jobs.snapshot(run_dir, since=since)
+        return {"run_id": run_id, **snap}
+
+    def stop_run(self, owner: str | None, run_id: str) -> dict:
+        run_dir = self.store.run_dir(owner, run_id)
+        self.jobs.cancel(run_dir)
+        return self.run_status(owner, run_id, since=10**9)
+
+    def list_runs(self, owner: str | None) -> list[dict]:
+        return self.store.list(owner)
+
+    def run_config(self, owner: str | None, run_id: str) -> dict:
+        return read_json(self.store.run_dir(owner, run_id) / "config.json", {})
+
+    # -- prediction -----------------------------------------------------------------
+    def predict(self, owner: str | None, run_id: str, input, top_k: int = 5) -> dict[str, float]:
+        """Label -> probability (top_k, highest first) from the run's tuned model."""
+        if input is None or (isinstance(input, str) and not input.strip()):
+            raise FtuiError("empty_input")
+        predictor = self._predictor(self.store.run_dir(owner, run_id))
+        return predictor.predict([input], top_k=top_k)[0]
+
+    def _predictor(self, run_dir: Path):
+        from ftui.predict import Predictor  # torch-heavy: imported on first use
+
+        model_dir = run_dir / "model"
+        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+        if not (model_dir / "config.json").is_file():
+            raise FtuiError("run_not_ready", run_id=run_dir.name, state=state)
+        key = model_dir
+        stamp = (model_dir / "config.json").stat().st_mtime
+        with self._predictors_lock:
+            cached = self._predictors.get(key)
+            if cached is not None and cached[0] == stamp:
+                self._predictors.move_to_end(key)
+                return cached[1]
+        predictor = Predictor.from_run(run_dir)
+        with self._predictors_lock:
+            self._predictors[key] = (stamp, predictor)
+            while len(self._predictors) > self._cached_predictors:
+                self._predictors.popitem(last=False)
+        return predictor
+
+
+def _data_options(options: dict | None) -> DataOptions:
+    """The data part of an options dict (inspect ignores training options, but rejects unknown keys)."""
+    config = RunConfig.build("text", "x", "u", 1e-3, 1, options)
+    return config.data
+
+
+def _issue(code, severity, **detail):
+    from ftui.errors import Issue
+
+    return Issue(code=code, severity=severity, detail=detail)
+
+
+def _raise_first_error(issues) -> None:
+    for issue in issues:
+        if issue.severity == "error":
+            raise FtuiError(issue.code, **issue.detail)
