@@ -71,7 +71,7 @@ class RunConfig:
         if self.task not in TASKS:
             raise FtuiError("unknown_task", task=self.task, tasks=", ".join(TASKS))
         lr = _number("learning_rate", self.learning_rate)
-        if not (lr > 0 and math.isfinite(lr)):
+        if lr <= 0:
             raise FtuiError("bad_learning_rate", value=self.learning_rate)
         try:
             epochs = int(self.epochs)
@@ -133,10 +133,10 @@ def _number(name: str, value) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        if name == "learning_rate":
-            raise FtuiError("bad_learning_rate", value=value) from None
-        raise FtuiError("bad_option", name=name, value=value, reason="not a number") from None
+        number = math.nan
     if not math.isfinite(number):
+        if name == "learning_rate":
+            raise FtuiError("bad_learning_rate", value=value)
         raise FtuiError("bad_option", name=name, value=value, reason="not a finite number")
     return number
 

