@@ -12,6 +12,7 @@ MESSAGES: dict[str, str] = {
     "binary_file": "The file '{name}' is not a {kind} file (it looks like {found}).",
     "unsupported_format": "Files of type '{suffix}' are not supported here; use {supported}.",
     "unreadable_table": "The file '{name}' could not be read as a table: {reason}.",
+    "not_an_upload": "Send the file itself (gradio_client.handle_file(path)), not a path on the server ('{value}').",
     "unknown_upload": "That upload was not found (it may belong to another user or have been removed).",
     # --- columns and examples ----------------------------------------------------------
     "no_text_column": "No column with text was found; columns are: {columns}.",

@@ -23,7 +23,7 @@ MB = 1024 * 1024
 
 class Services:
     def __init__(self, runs_dir, *, max_upload_mb: float = 50, max_concurrent_runs: int = 1,
-                 cached_predictors: int = 2):
+                 cached_predictors: int = 2, allow_local_models: bool = True):
         self.store = RunStore(runs_dir)
         self.interrupted = self.store.recover()  # runs a previous process left running
         self.jobs = JobManager(self.store, max_concurrent=max_concurrent_runs)
@@ -31,6 +31,8 @@ class Services:
         self._predictors: OrderedDict[Path, object] = OrderedDict()
         self._predictors_lock = Lock()
         self._cached_predictors = cached_predictors
+        # On a shared box users must not name folders on the host: only the admin's choice allows it.
+        self.allow_local_models = allow_local_models
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -77,7 +79,7 @@ class Services:
         task_impl = get_task(task)
         upload_id = upload_id or self.accept_upload(owner, file)
         config = RunConfig.build(task, model, upload_id, learning_rate, epochs, options)
-        source = catalog.resolve(task, config.model)  # unknown model / hub unreachable -> FtuiError
+        source = self._resolve_model(owner, task, config.model)
         upload = self.store.upload_path(owner, upload_id)
         examples = task_impl.read(upload, config.data)
         _raise_first_error(examples.issues)
@@ -101,6 +103,15 @@ class Services:
         update_status(run_dir, data_name=upload.name, n_train=len(train_idx), n_validation=len(val_idx))
         self.jobs.submit(run_dir, config, source)
         return run_id
+
+    def _resolve_model(self, owner: str | None, task: str, model: str):
+        """catalog.resolve, plus: a local folder inside the runs folder must be one of the owner's own."""
+        source = catalog.resolve(task, model, allow_local=self.allow_local_models)
+        if source.kind == "local":
+            folder = Path(source.location).resolve()
+            if folder.is_relative_to(self.store.root) and not folder.is_relative_to(self.store.owner_dir(owner)):
+                raise FtuiError("unknown_model", model=model)
+        return source
 
     def run_status(self, owner: str | None, run_id: str, since: int = 0) -> dict:
         """State, progress and metric rows (from row `since` on) of one run."""

@@ -45,13 +45,13 @@ def choose_columns(frame: pd.DataFrame, text_column: str | None, label_column: s
     columns = list(frame.columns)
     for chosen in (text_column, label_column):
         if chosen and chosen not in columns:
-            raise FtuiError("missing_column", column=chosen, columns=", ".join(columns))
+            raise FtuiError("missing_column", column=chosen, columns=", ".join(columns), column_list=columns)
     label = label_column or _by_name(columns, LABEL_NAMES, exclude=text_column) or _label_by_shape(frame, text_column)
     if label is None:
-        raise FtuiError("no_label_column", columns=", ".join(columns))
+        raise FtuiError("no_label_column", columns=", ".join(columns), column_list=columns)
     text = text_column or _by_name(columns, TEXT_NAMES, exclude=label) or _text_by_shape(frame, label)
     if text is None:
-        raise FtuiError("no_text_column", columns=", ".join(columns))
+        raise FtuiError("no_text_column", columns=", ".join(columns), column_list=columns)
     if text == label:
         raise FtuiError("same_column", column=text)
     return text, label

@@ -1,0 +1,27 @@
+"""Tasks by name. `get_task("text")` -> the TextTask; image and audio join TASKS later."""
+from __future__ import annotations
+
+from ftui.errors import FtuiError
+from ftui.tasks.base import Built, Task
+
+__all__ = ["Built", "Task", "get_task", "task_names"]
+
+
+def _text() -> Task:
+    from ftui.tasks.text import TextTask
+
+    return TextTask()
+
+
+_FACTORIES = {"text": _text}
+
+
+def task_names() -> list[str]:
+    return list(_FACTORIES)
+
+
+def get_task(name: str) -> Task:
+    factory = _FACTORIES.get(str(name or "").strip().lower())
+    if factory is None:
+        raise FtuiError("unknown_task", task=name, tasks=", ".join(_FACTORIES))
+    return factory()

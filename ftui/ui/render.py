@@ -32,7 +32,7 @@ def loss_frame(rows: list[dict]) -> pd.DataFrame:
     placeholder = {"step": _first_step(train), "loss": math.nan, "series": TRAIN_SERIES}
     points = [{"step": r["step"], "loss": _num(r.get("loss")), "series": TRAIN_SERIES} for r in train]
     return pd.DataFrame([placeholder, *points], columns=["step", "loss", "series"]).astype(
-        {"step": "float64", "loss": "float64", "series": "string"})
+        {"step": "int64", "loss": "float64", "series": "string"})
 
 
 def validation_frame(rows: list[dict]) -> pd.DataFrame:
@@ -44,7 +44,7 @@ def validation_frame(rows: list[dict]) -> pd.DataFrame:
         points.append({"step": r["step"], "value": _num(r.get("loss")), "metric": VALIDATION_SERIES[0]})
         points.append({"step": r["step"], "value": _num(r.get("accuracy")), "metric": VALIDATION_SERIES[1]})
     return pd.DataFrame(points, columns=["step", "value", "metric"]).astype(
-        {"step": "float64", "value": "float64", "metric": "string"})
+        {"step": "int64", "value": "float64", "metric": "string"})
 
 
 def _num(value) -> float:
@@ -163,6 +163,19 @@ def summary_markdown(summary: dict | None) -> str:
     if summary.get("ok", True):
         return line + " Ready to train."
     return line + " Fix the problems below before training."
+
+
+# -- models ----------------------------------------------------------------------------------
+def model_label(model: dict) -> str:
+    """'MiniLM L6 (22.7M) · default' or '... · needs internet' for a list_models entry."""
+    label = str(model.get("name") or model.get("id"))
+    if model.get("params"):
+        label += f" ({model['params']})"
+    if model.get("default"):
+        label += " · default"
+    if model.get("offline") is False:
+        label += " · needs internet"
+    return label
 
 
 # -- runs ------------------------------------------------------------------------------------

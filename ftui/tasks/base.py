@@ -1,0 +1,66 @@
+"""The Task protocol: what the engine and the predictor need from a kind of data.
+
+Text, image and audio implement the same five methods side by side, so the engine never knows
+what an input is. A task module must be importable without torch (the web app imports it at
+start-up to read uploads); heavy imports go inside the methods.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+    from ftui.config import DataOptions, TrainOptions
+    from ftui.data.examples import Examples
+    from ftui.models.catalog import ModelSource
+
+
+@dataclass
+class Built:
+    """A model ready to train. `head` names the parameters that are new (randomly initialised),
+    which train at a higher learning rate than the pretrained body."""
+
+    model: Any  # torch.nn.Module whose forward(**batch) returns logits (or an output with .logits)
+    processor: Any  # tokenizer / image processor / feature extractor
+    head: frozenset[str]
+
+
+class Batches(Protocol):
+    """A re-iterable sequence of batches: each `iter()` is one pass (reshuffled if shuffling).
+
+    A batch is a dict of tensors that the model takes as keyword arguments, plus "labels"
+    (class ids; -100 = not a known class) when labels were given."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]: ...
+
+
+class Task(Protocol):
+    name: str
+
+    def read(self, path: Path, options: DataOptions) -> Examples:
+        """Rows of an upload -> inputs, labels, summary, issues (no torch needed)."""
+        ...
+
+    def build(self, source: ModelSource, labels: list[str], options: TrainOptions) -> Built:
+        """Pretrained backbone + a fresh head with len(labels) outputs."""
+        ...
+
+    def batches(self, processor: Any, inputs: Sequence, label_ids: Sequence[int] | None,
+                options: TrainOptions, *, batch_size: int, shuffle: bool, seed: int = 0) -> Batches:
+        """Preprocess once, then batch. Without shuffling, batches keep the input order
+        (prediction relies on it)."""
+        ...
+
+    def save(self, model: Any, processor: Any, labels: list[str], out_dir: Path) -> None:
+        """Write the ecosystem's own format (loadable without ftui), with the label names."""
+        ...
+
+    def load(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
+        """Inverse of save: (model in eval mode, processor, labels)."""
+        ...

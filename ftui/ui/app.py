@@ -1,0 +1,54 @@
+"""build_app(services) -> gr.Blocks: the three tabs plus the public API, wired to one Services."""
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ftui.ui.api import PublicApi, register
+from ftui.ui.tab_data import build_data_tab
+from ftui.ui.tab_predict import build_predict_tab
+from ftui.ui.tab_train import POLL_SECONDS, build_train_tab
+
+if TYPE_CHECKING:
+    from ftui.services import Services
+
+TITLE = "ftui · fine-tuning studio"
+UI_CONCURRENCY = 2  # UI events that read files or run models; 2 cores are shared with training
+
+
+def build_app(services: Services) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"## {TITLE}\nFine-tune a pretrained model on your labelled texts: "
+                    "**1 · Data** → **2 · Train** → **3 · Predict**. Every step is also an API call "
+                    "(see *Use via API* at the bottom).", elem_id="header")
+        # Page level, not inside a tab: components of an unselected tab are not mounted in the browser,
+        # so a BrowserState there is not read on reload and a Timer there never ticks.
+        current_run = gr.BrowserState(None, storage_key="ftui-current-run", secret=browser_secret(services))
+        timer = gr.Timer(POLL_SECONDS, active=False)
+        who = gr.Markdown("", elem_id="signed-in")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            data = build_data_tab(services)
+            train = build_train_tab(services, data, current_run, timer)
+            predict = build_predict_tab(services, train, tabs)
+        register(PublicApi(services))
+        # A reload (or a new tab) re-attaches to the run this browser followed, finished or not.
+        demo.load(train.attach, [train.current_run], train.attach_outputs, api_visibility="private")
+        demo.load(predict.refresh, [train.current_run], predict.refresh_outputs, api_visibility="private")
+        demo.load(signed_in, None, [who], api_visibility="private")
+    demo.queue(default_concurrency_limit=UI_CONCURRENCY)
+    return demo
+
+
+def browser_secret(services: Services) -> str:
+    """BrowserState encrypts what it stores with this. One fixed value per runs folder lets a browser
+    re-attach to its run after a server restart too. It is no real secret (Gradio sends it to the
+    page) and needs none: the run id is checked against the signed-in owner on every lookup."""
+    return hashlib.sha256(f"ftui:{services.store.root}".encode()).hexdigest()[:32]
+
+
+def signed_in(request: gr.Request) -> str:
+    """demo.load: [] -> [who]. Who owns what this page shows, when sign-in is on."""
+    user = getattr(request, "username", None)
+    return f"Signed in as **{user}** · [sign out](/logout)" if user else ""

@@ -1,0 +1,165 @@
+"""Data tab: upload (or the example), see what was understood, fix columns, choose the validation data.
+
+Every upload becomes a private copy (an upload id) at once; later changes (columns, validation file,
+fraction) re-inspect that copy by id, so the browser never re-sends the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ftui.errors import FtuiError
+from ftui.ui import render
+from ftui.ui.api import error_message, owner_of
+
+if TYPE_CHECKING:
+    from ftui.services import Services
+
+TASK = "text"
+FILE_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".xlsx", ".txt"]
+EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples" / "sms_spam_sample.csv"
+DEFAULT_VAL_FRACTION = 0.2
+
+
+@dataclass
+class DataTab:
+    """What other tabs read: the upload state and the widgets that shape the data options."""
+
+    upload: gr.State  # {"upload_id", "name", "ok", "error"} or None
+    validation_upload: gr.State  # upload id of a separate validation file, or None
+    text_column: gr.Dropdown
+    label_column: gr.Dropdown
+    val_fraction: gr.Slider
+
+
+def data_options(text_column, label_column, val_fraction, validation_upload) -> dict:
+    """The data part of a run's options, from the Data tab's widgets (None = let the reader detect)."""
+    options = {"text_column": text_column or None, "label_column": label_column or None,
+               "val_fraction": DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction}
+    if validation_upload:
+        options["validation_upload"] = validation_upload
+    return options
+
+
+def build_data_tab(services: Services) -> DataTab:
+    with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
+        gr.Markdown("Upload a table with one text and one label per row (CSV, TSV, JSONL, XLSX or TXT), "
+                    "or start from the example SMS spam dataset.")
+        with gr.Row():
+            file = gr.File(label="Training data", file_types=FILE_TYPES, elem_id="data-file", scale=3, height=140)
+            with gr.Column(scale=1, min_width=220):
+                gr.Markdown("No data at hand? 500 labelled SMS messages (ham / spam):")
+                example = gr.Button("Use example dataset", elem_id="use-example", size="md")
+        summary = gr.Markdown(render.summary_markdown(None), elem_id="data-summary")
+        issues = gr.Markdown("", elem_id="data-issues")
+        with gr.Row():
+            text_column = gr.Dropdown(label="Text column", choices=[], interactive=True, elem_id="text-column")
+            label_column = gr.Dropdown(label="Label column", choices=[], interactive=True, elem_id="label-column")
+        with gr.Row():
+            preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True, scale=3,
+                                   elem_id="data-preview")
+            histogram = gr.BarPlot(x="label", y="examples", label="Examples per class", scale=2,
+                                   y_lim=[0, None], elem_id="class-histogram", height=300)
+        with gr.Accordion("Validation data", open=False):
+            val_fraction = gr.Slider(0.05, 0.5, value=DEFAULT_VAL_FRACTION, step=0.05,
+                                     label="Share of the data held out for validation", elem_id="val-fraction",
+                                     info="A stratified split: every class keeps its share.")
+            val_file = gr.File(label="Or a separate validation file (same columns)", file_types=FILE_TYPES,
+                               elem_id="validation-file", height=100)
+        upload = gr.State(None)
+        validation_upload = gr.State(None)
+
+    shown = [upload, summary, issues, preview, histogram, text_column, label_column]
+
+    def inspect(owner: str, upload_id: str, name: str, options: dict) -> tuple:
+        """Inspect an accepted upload and fill every widget in `shown`; a whole-file problem keeps
+        the upload (so the user can pick columns) and says what is wrong."""
+        try:
+            result = services.inspect_dataset(owner, TASK, None, options, upload_id=upload_id)
+        except FtuiError as err:
+            message = error_message(err)
+            gr.Warning(message)
+            columns = _columns_from(err)
+            state = {"upload_id": upload_id, "name": name, "ok": False, "error": message}
+            return (state, f"**{name}**: {message}", "", None, None,
+                    gr.update(choices=columns, value=options.get("text_column")) if columns else gr.skip(),
+                    gr.update(choices=columns, value=options.get("label_column")) if columns else gr.skip())
+        first_error = next((i.get("message") for i in result.get("issues", []) if i.get("severity") == "error"), None)
+        state = {"upload_id": upload_id, "name": name, "ok": bool(result.get("ok", True)), "error": first_error}
+        columns = [str(c) for c in result.get("columns", [])]
+        return (state, render.summary_markdown({**result, "file": name}), render.issues_markdown(result.get("issues")),
+                render.preview_frame(result.get("preview")), render.class_histogram(result.get("class_counts")),
+                gr.update(choices=columns, value=result.get("text_column")),
+                gr.update(choices=columns, value=result.get("label_column")))
+
+    def accept_and_inspect(path, name, val_fraction, validation_upload, request: gr.Request) -> tuple:
+        owner = owner_of(request)
+        try:
+            upload_id = services.accept_upload(owner, path, name)
+        except FtuiError as err:
+            gr.Warning(error_message(err))
+            return (None, f"**{name}**: {error_message(err)}", "", None, None,
+                    gr.update(choices=[], value=None), gr.update(choices=[], value=None))
+        return inspect(owner, upload_id, name, data_options(None, None, val_fraction, validation_upload))
+
+    def on_upload(path, val_fraction, validation_upload, request: gr.Request):
+        """file.upload: [file, val_fraction, validation_upload] -> shown (state, summary, issues,
+        preview, histogram, column dropdowns)."""
+        if not path:
+            return (None, render.summary_markdown(None), "", None, None, gr.skip(), gr.skip())
+        return accept_and_inspect(path, Path(path).name, val_fraction, validation_upload, request)
+
+    def on_example(val_fraction, validation_upload, request: gr.Request):
+        """example.click: [val_fraction, validation_upload] -> shown + file (cleared)."""
+        if not EXAMPLE_FILE.is_file():
+            gr.Warning(f"The example dataset is missing ({EXAMPLE_FILE.name}); upload a file instead.")
+            return (*[gr.skip()] * len(shown), gr.skip())
+        return (*accept_and_inspect(str(EXAMPLE_FILE), EXAMPLE_FILE.name, val_fraction, validation_upload,
+                                    request), None)
+
+    def on_options(state, text_col, label_col, val_fraction, validation_upload, request: gr.Request):
+        """Column dropdowns (input), fraction (release), validation file: [upload, text_column,
+        label_column, val_fraction, validation_upload] -> shown. Re-inspects the same upload by id."""
+        if not state:
+            return tuple(gr.skip() for _ in shown)
+        options = data_options(text_col, label_col, val_fraction, validation_upload)
+        return inspect(owner_of(request), state["upload_id"], state["name"], options)
+
+    def on_validation_file(path, request: gr.Request):
+        """val_file.upload/clear: [val_file] -> [validation_upload, val_fraction (disabled while a
+        file is used)]."""
+        if not path:
+            return None, gr.update(interactive=True, info="A stratified split: every class keeps its share.")
+        try:
+            upload_id = services.accept_upload(owner_of(request), path, Path(path).name)
+        except FtuiError as err:
+            gr.Warning(error_message(err))
+            return None, gr.skip()
+        return upload_id, gr.update(interactive=False, info="Not used: the validation file is used instead.")
+
+    def on_clear():
+        """file.clear: [] -> shown, all emptied (the accepted copy stays on disk for runs that use it)."""
+        return (None, render.summary_markdown(None), "", None, None, gr.update(choices=[], value=None),
+                gr.update(choices=[], value=None))
+
+    private = {"api_visibility": "private"}
+    file.upload(on_upload, [file, val_fraction, validation_upload], shown, **private)
+    file.clear(on_clear, None, shown, **private)
+    example.click(on_example, [val_fraction, validation_upload], [*shown, file], **private)
+    reinspect = [upload, text_column, label_column, val_fraction, validation_upload]
+    text_column.input(on_options, reinspect, shown, **private)
+    label_column.input(on_options, reinspect, shown, **private)
+    val_fraction.release(on_options, reinspect, shown, **private)
+    for event in (val_file.upload, val_file.clear):
+        event(on_validation_file, [val_file], [validation_upload, val_fraction], **private).then(
+            on_options, reinspect, shown, **private)
+    return DataTab(upload=upload, validation_upload=validation_upload, text_column=text_column,
+                   label_column=label_column, val_fraction=val_fraction)
+
+
+def _columns_from(err: FtuiError) -> list[str]:
+    """Column names from a missing/no-column error, so the user can still choose them by hand."""
+    return [str(c) for c in err.detail.get("column_list", [])]

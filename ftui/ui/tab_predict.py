@@ -1,0 +1,92 @@
+"""Predict tab: pick a finished (or stopped) run, type a text, see the top labels; plus all runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ftui.errors import FtuiError
+from ftui.ui import render
+from ftui.ui.api import error_message, owner_of
+from ftui.ui.tab_train import TrainTab
+
+if TYPE_CHECKING:
+    from ftui.services import Services
+
+TOP_K = 5
+
+
+@dataclass
+class PredictTab:
+    tab: gr.Tab
+    refresh: object  # refresh(current_run, request) -> outputs of `refresh_outputs`
+    refresh_outputs: list
+
+
+def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> PredictTab:
+    with gr.Tab("3 · Predict", id="predict", elem_id="tab-predict") as tab:
+        with gr.Row():
+            run = gr.Dropdown(label="Trained run", choices=[], elem_id="predict-run", scale=5,
+                              info="Finished and stopped runs, newest first.")
+            with gr.Column(scale=0, min_width=140):
+                refresh = gr.Button("↻ Refresh list", elem_id="refresh-runs", size="sm")
+        with gr.Row():
+            with gr.Column(scale=3):
+                text = gr.Textbox(label="Text", lines=4, elem_id="predict-text",
+                                  placeholder="Type a message to classify, then press Predict (or Enter).")
+                predict = gr.Button("Predict", variant="primary", elem_id="predict-btn")
+                status = gr.Markdown("", elem_id="predict-status")
+            label = gr.Label(label="Top labels", num_top_classes=TOP_K, elem_id="predict-label", scale=2)
+        with gr.Accordion("All runs", open=False, elem_id="runs-accordion"):
+            gr.Markdown("Click a run to follow its charts on the Train tab.")
+            runs_table = gr.Dataframe(interactive=False, elem_id="runs-table", max_height=360)
+
+    def on_refresh(current_run, request: gr.Request):
+        """tab.select / refresh.click / demo.load: [current_run] -> [run, runs_table, status]. Keeps the
+        chosen run if it is still there, else the current one, else the newest."""
+        try:
+            runs = services.list_runs(owner_of(request))
+        except FtuiError as err:
+            return gr.skip(), gr.skip(), error_message(err)
+        choices = render.predict_choices(runs)
+        ids = [run_id for _, run_id in choices]
+        value = current_run if current_run in ids else (ids[0] if ids else None)
+        hint = "" if ids else "No trained runs yet: train one on the Train tab first."
+        return gr.update(choices=choices, value=value), render.runs_frame(runs), hint
+
+    def on_predict(run_id, text_value, request: gr.Request):
+        """predict.click / text.submit: [run, text] -> [label, status]."""
+        if not run_id:
+            gr.Warning("Choose a trained run first.")
+            return gr.skip(), "Choose a trained run first."
+        try:
+            probabilities = services.predict(owner_of(request), run_id, text_value, top_k=TOP_K)
+        except FtuiError as err:
+            gr.Warning(error_message(err))
+            return None, error_message(err)
+        return probabilities, ""
+
+    def on_pick_run(runs, event: gr.SelectData):
+        """runs_table.select: [runs_table] -> [current_run]: the clicked row's run becomes the one
+        this browser follows (the Train tab then shows its charts)."""
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        try:
+            return str(runs.iloc[row]["run"])
+        except (IndexError, KeyError, AttributeError):
+            return gr.skip()
+
+    def to_train_tab():
+        """After picking a run: [] -> [tabs], showing the Train tab with its charts."""
+        return gr.Tabs(selected="train")
+
+    private = {"api_visibility": "private"}
+    refreshed = [run, runs_table, status]
+    tab.select(on_refresh, [train.current_run], refreshed, **private)
+    refresh.click(on_refresh, [train.current_run], refreshed, **private)
+    predict.click(on_predict, [run, text], [label, status], **private)
+    text.submit(on_predict, [run, text], [label, status], **private)
+    runs_table.select(on_pick_run, [runs_table], [train.current_run], **private).then(
+        train.attach, [train.current_run], train.attach_outputs, **private).then(
+        to_train_tab, None, [tabs], **private)
+    return PredictTab(tab=tab, refresh=on_refresh, refresh_outputs=refreshed)

@@ -1,0 +1,238 @@
+"""Train tab: model, learning rate and epochs up front, the rest under "Advanced"; live charts.
+
+Training runs in the JobManager's thread, never in a request: Train returns at once with a run id,
+which goes into gr.BrowserState (so a reload re-attaches), and a gr.Timer polls run_status.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ftui.config import TrainOptions
+from ftui.errors import FtuiError
+from ftui.ui import render
+from ftui.ui.api import error_message, owner_of
+from ftui.ui.tab_data import TASK, DataTab, data_options
+
+if TYPE_CHECKING:
+    from ftui.services import Services
+
+# The one place the UI's starting values live. A catalog entry's own "learning_rate"/"epochs"
+# (recommended for that backbone) replaces them when that model is picked.
+DEFAULT_LEARNING_RATE = 5e-5
+DEFAULT_EPOCHS = 3
+TRAIN_DEFAULTS = TrainOptions()  # batch size, max length, ... : the config's own defaults
+POLL_SECONDS = 1.0
+SETTLE_TICKS = 3  # ticks that re-send the charts after a run ended (see `show`)
+
+
+@dataclass
+class TrainTab:
+    current_run: gr.BrowserState  # the run this browser follows (survives reloads)
+    attach: object  # attach(run_id, request) -> outputs of `attach_outputs`
+    attach_outputs: list
+
+
+def build_options(data: dict, batch_size, max_length, weight_decay, warmup_ratio, seed) -> dict:
+    """A run's flat options dict from the Data tab's part and the typed Advanced widgets. Values go
+    through as the widgets give them (a cleared box is None): RunConfig checks and coerces them, and
+    explains a bad one in a sentence."""
+    return {**data, "batch_size": batch_size, "max_length": max_length, "weight_decay": weight_decay,
+            "warmup_ratio": warmup_ratio, "seed": seed}
+
+
+def chosen_model(catalog_choice, custom) -> str:
+    """A typed local folder / hub id wins over the dropdown."""
+    return (custom or "").strip() or (catalog_choice or "")
+
+
+def model_choices(models: list[dict]) -> tuple[list[tuple[str, str]], str | None]:
+    choices = [(render.model_label(m), m["id"]) for m in models]
+    default = next((m["id"] for m in models if m.get("default")), choices[0][1] if choices else None)
+    return choices, default
+
+
+def recommended(models: list[dict], model_id) -> tuple[float, int]:
+    """(learning rate, epochs) for a catalog model: its own recommendation, else the defaults above."""
+    entry = next((m for m in models if m.get("id") == model_id), {})
+    return (entry.get("learning_rate") or DEFAULT_LEARNING_RATE, entry.get("epochs") or DEFAULT_EPOCHS)
+
+
+def data_sentence(upload: dict | None, validation_upload: str | None) -> str:
+    """What Train will use, so nobody trains on the wrong file."""
+    if not upload:
+        return "No training data yet: choose a file on the **1 · Data** tab."
+    name = upload.get("name") or "your file"
+    if not upload.get("ok"):
+        return f"Data **{name}** has problems to fix on the **1 · Data** tab."
+    held_out = "a separate validation file" if validation_upload else "a held-out share of it"
+    return f"Training on **{name}**, validating on {held_out}."
+
+
+def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserState, timer: gr.Timer) -> TrainTab:
+    """current_run and timer are made at page level by build_app: inside an unselected tab they would
+    not be mounted, so a reload could neither read the stored run id nor poll."""
+    try:
+        models = services.list_models(TASK)
+    except FtuiError as err:  # a broken catalog must not keep the app from starting: say it
+        models, catalog_problem = [], error_message(err)
+    else:
+        catalog_problem = ""
+    choices, default_model = model_choices(models)
+    start_lr, start_epochs = recommended(models, default_model)
+
+    with gr.Tab("2 · Train", id="train", elem_id="tab-train"):
+        with gr.Row():
+            model = gr.Dropdown(choices=choices, value=default_model, label="Model", scale=2, elem_id="model",
+                                info=catalog_problem
+                                or "Pretrained backbones; those marked 'needs internet' download their weights.")
+            local = getattr(services, "allow_local_models", True)
+            custom_model = gr.Textbox(label="…or a local model folder / hub id" if local else "…or a hub id",
+                                      scale=2, elem_id="custom-model",
+                                      placeholder="/path/to/model or org/name (the hub needs internet)" if local
+                                      else "org/name (the hub needs internet; host folders are off here)")
+        with gr.Row():
+            learning_rate = gr.Number(start_lr, label="Learning rate", minimum=0, step=1e-5,
+                                      elem_id="learning-rate",
+                                      info="How big each update is; the default suits this model.")
+            epochs = gr.Number(start_epochs, label="Epochs", precision=0, minimum=1, maximum=100,
+                               elem_id="epochs", info="Passes over the training data.")
+        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+            with gr.Row():
+                batch_size = gr.Slider(1, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label="Batch size",
+                                       elem_id="batch-size")
+                max_length = gr.Slider(16, 512, value=TRAIN_DEFAULTS.max_length, step=8,
+                                       label="Max sequence length (tokens)", elem_id="max-length",
+                                       info="Longer texts are cut; shorter is faster.")
+            with gr.Row():
+                weight_decay = gr.Number(TRAIN_DEFAULTS.weight_decay, label="Weight decay", minimum=0, maximum=1,
+                                         step=0.01, elem_id="weight-decay")
+                warmup_ratio = gr.Slider(0, 0.5, value=TRAIN_DEFAULTS.warmup_ratio, step=0.01,
+                                         label="Warm-up share of steps", elem_id="warmup-ratio")
+                seed = gr.Number(TRAIN_DEFAULTS.seed, label="Seed", precision=0, minimum=0, elem_id="seed")
+        data_line = gr.Markdown(data_sentence(None, None), elem_id="train-data")
+        with gr.Row():
+            train = gr.Button("Train", variant="primary", elem_id="train-btn", scale=3)
+            stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
+        progress = gr.HTML(render.progress_html(None), elem_id="run-progress")
+        state_text = gr.Markdown("", elem_id="run-state")
+        with gr.Row():
+            loss_plot = gr.LinePlot(render.loss_frame([]), x="step", y="loss", color="series", label="Training loss",
+                                    x_title="step", y_title="loss", colors_in_legend=[], elem_id="loss-plot",
+                                    y_lim=[0, None])  # from 0: short tick labels (long ones get clipped), honest scale
+            # Points, not lines: evaluation runs about once per epoch, and a one-point line is invisible.
+            val_plot = gr.ScatterPlot(render.validation_frame([]), x="step", y="value", color="metric",
+                                      label="Validation loss and accuracy", x_title="step", y_title="",
+                                      color_title="", elem_id="val-plot", y_lim=[0, None],
+                                      caption="Measured on the held-out data, at least once per epoch.")
+        # What this page has shown of the run it follows: rows (the timer asks only for newer ones) and
+        # how many ticks have passed since the run ended.
+        poll = gr.State(None)
+
+    live = [poll, progress, state_text, loss_plot, val_plot, timer]
+
+    def show(snap: dict, state: dict, changed: bool) -> tuple:
+        """Widgets in `live` for one snapshot. Plots are re-sent when rows arrived, and on the few ticks
+        after the run ended: the browser's chart can drop an update that arrives while it is still
+        drawing the previous one (seen with runs of a few seconds), and nothing would repair it."""
+        active = snap.get("state") in render.ACTIVE_STATES
+        if not active:
+            state = {**state, "after_end": state.get("after_end", 0) + 1}
+        keep_polling = active or state["after_end"] < SETTLE_TICKS
+        total = snap.get("total_steps")
+        # The x axis spans the whole run, so the charts also show how far it has come; the margin
+        # keeps points on the last step whole.
+        x_lim = [0, total + max(1, round(total * 0.03))] if total else None
+        rows = state["rows"]
+        plots = ((gr.LinePlot(render.loss_frame(rows), x_lim=x_lim),
+                  gr.ScatterPlot(render.validation_frame(rows), x_lim=x_lim)) if changed or not active
+                 else (gr.skip(), gr.skip()))
+        return (state, render.progress_html(snap), render.state_markdown(snap), *plots,
+                gr.Timer(active=keep_polling))
+
+    def attach(run_id, request: gr.Request):
+        """demo.load / a run picked in the runs table: [current_run] -> live. Redraws the run from its
+        first row and polls it (while active, then a few settling ticks); a run id this user does not
+        own (another sign-in in this browser, a deleted run) only leaves a one-line note."""
+        if not run_id:
+            return (None, render.progress_html(None), "", gr.skip(), gr.skip(), gr.Timer(active=False))
+        try:
+            snap = services.run_status(owner_of(request), run_id, since=0)
+        except FtuiError as err:
+            return (None, render.progress_html(None), error_message(err), render.loss_frame([]),
+                    render.validation_frame([]), gr.Timer(active=False))
+        return show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True)
+
+    def on_tick(run_id, state: dict | None, request: gr.Request):
+        """timer.tick: [current_run, poll] -> live. Asks only for rows after the ones already shown."""
+        if not run_id:
+            return (state, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
+        if not state or state.get("run_id") != run_id:  # another run was picked meanwhile: start over
+            state = {"run_id": run_id, "rows": []}
+        try:
+            snap = services.run_status(owner_of(request), run_id, since=len(state["rows"]))
+        except FtuiError as err:
+            return (state, gr.skip(), error_message(err), gr.skip(), gr.skip(), gr.Timer(active=False))
+        new = list(snap.get("rows") or [])
+        return show(snap, {**state, "rows": state["rows"] + new}, bool(new))
+
+    def on_train(upload, validation_upload, text_col, label_col, val_fraction, model_id, custom, lr, n_epochs,
+                 batch, length, decay, warmup, seed_value, request: gr.Request):
+        """train.click: [upload, validation_upload, text/label column, val_fraction, model, custom model,
+        learning rate, epochs, batch size, max length, weight decay, warm-up, seed] -> [current_run, *live].
+        Returns as soon as the run is queued; the timer takes it from there."""
+        unchanged = (gr.skip(),) * (1 + len(live))
+        if not upload:
+            gr.Warning("Choose a training file on the Data tab first (or use the example dataset).")
+            return unchanged
+        if not upload.get("ok"):
+            gr.Warning(upload.get("error") or "Fix the problems shown on the Data tab first.")
+            return unchanged
+        options = build_options(data_options(text_col, label_col, val_fraction, validation_upload),
+                                batch, length, decay, warmup, seed_value)
+        owner = owner_of(request)
+        try:
+            run_id = services.start_run(owner, TASK, chosen_model(model_id, custom), None, lr, n_epochs, options,
+                                        upload_id=upload["upload_id"])
+            snap = services.run_status(owner, run_id, since=0)
+        except FtuiError as err:
+            message = error_message(err)
+            gr.Warning(message)
+            return (gr.skip(), gr.skip(), gr.skip(), message, gr.skip(), gr.skip(), gr.skip())
+        shown = show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True)
+        return (run_id, *shown)
+
+    def on_stop(run_id, request: gr.Request):
+        """stop.click: [current_run] -> [state_text]. The timer shows the final state."""
+        if not run_id:
+            return "There is no run to stop."
+        try:
+            snap = services.stop_run(owner_of(request), run_id)
+        except FtuiError as err:
+            gr.Warning(error_message(err))
+            return error_message(err)
+        if snap.get("state") in render.ACTIVE_STATES:
+            return f"Stopping run `{run_id}` after the current step…"
+        return render.state_markdown(snap)
+
+    def on_model_pick(model_id):
+        """model.change: [model] -> [learning_rate, epochs] from the catalog's recommendation, if any."""
+        return recommended(models, model_id)
+
+    def on_data(upload, validation_upload):
+        """upload.change / validation_upload.change: [upload, validation_upload] -> [data_line]."""
+        return data_sentence(upload, validation_upload)
+
+    private = {"api_visibility": "private"}
+    data.upload.change(on_data, [data.upload, data.validation_upload], [data_line], **private)
+    data.validation_upload.change(on_data, [data.upload, data.validation_upload], [data_line], **private)
+    train.click(on_train, [data.upload, data.validation_upload, data.text_column, data.label_column,
+                           data.val_fraction, model, custom_model, learning_rate, epochs, batch_size, max_length,
+                           weight_decay, warmup_ratio, seed, ], [current_run, *live], **private)
+    # Ticks are cheap reads of a snapshot: never queue them behind other work, never flash a spinner.
+    timer.tick(on_tick, [current_run, poll], live, concurrency_limit=None, show_progress="hidden", **private)
+    stop.click(on_stop, [current_run], [state_text], concurrency_limit=None, **private)
+    model.input(on_model_pick, [model], [learning_rate, epochs], **private)
+    return TrainTab(current_run=current_run, attach=attach, attach_outputs=live)

@@ -1,0 +1,153 @@
+"""A real browser (Debian chromium via Playwright) drives the studio: upload, train, watch the
+charts, reload, predict. Screenshots land in tests/artifacts/ (git-ignored).
+
+Never `playwright install` (it downloads); the system chromium is used. Without it the tests skip,
+unless CI=true, where a missing browser is a failure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from ftui.app import serve
+from ftui.services import Services
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600),
+              pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]  # gradio + pandas 3
+CHROMIUM = Path(os.environ.get("FTUI_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# A LinePlot has drawn when a line path has a stroke and a real path (the NaN placeholder draws none).
+LINES_DRAWN = """sel => [...document.querySelectorAll(sel + ' g.mark-line path')]
+    .some(p => p.getAttribute('stroke') && (p.getAttribute('d') || '').length > 40)"""
+
+
+# -- fixtures: one browser per session, one app per module ------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"chromium not found at {CHROMIUM} (CI=true: e2e tests must run)")
+        pytest.skip(f"chromium not found at {CHROMIUM}; apt-get install chromium (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    services = Services(tmp_path_factory.mktemp("e2e-runs"), max_upload_mb=5, max_concurrent_runs=1)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = serve(services, host="127.0.0.1", port=port, prevent_thread_lock=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    services.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})  # fresh localStorage per test
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory) -> Path:
+    """400 short two-class reviews: enough steps that the run is still going when we look."""
+    path = tmp_path_factory.mktemp("e2e-data") / "reviews.csv"
+    good, bad = ["great", "wonderful", "superb", "loved"], ["awful", "dull", "boring", "hated"]
+    lines = ["label,text"] + [f'{label},"the film was {words[i % 4]} and {words[(i // 4) % 4]}, review {i}"'
+                              for i in range(200) for label, words in (("pos", good), ("neg", bad))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # git-ignored (.gitignore: tests/artifacts/)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def open_tab(page, label: str) -> None:
+    page.get_by_role("tab", name=label, exact=True).click()
+
+
+# -- tests ------------------------------------------------------------------------------------------
+def test_upload_train_watch_reload_predict(page, app_url, reviews, tiny_bert_dir):
+    page.goto(app_url)
+    page.locator("#data-file input[type=file]").set_input_files(str(reviews))
+    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('400 examples')")
+    assert "Ready to train" in page.locator("#data-summary").inner_text()
+    shot(page, "1-data")
+
+    open_tab(page, "2 · Train")
+    page.locator("#custom-model textarea, #custom-model input").first.fill(str(tiny_bert_dir))
+    page.locator("#learning-rate input").fill("0.0005")
+    page.locator("#epochs input").fill("3")
+    assert "reviews.csv" in page.locator("#train-data").inner_text()
+    clicked = time.monotonic()
+    page.click("#train-btn")
+    page.wait_for_function(LINES_DRAWN, arg="#loss-plot", timeout=120_000)
+    first_point_s = time.monotonic() - clicked
+    run_text = page.locator("#run-state").inner_text()
+    run_id = run_text.split()[1]
+    shot(page, "2-training")
+
+    page.reload()
+    open_tab(page, "2 · Train")
+    page.wait_for_function(LINES_DRAWN, arg="#loss-plot", timeout=60_000)  # re-attached: charts again
+    assert run_id in page.locator("#run-state").inner_text()
+    page.wait_for_function("() => /finished|stopped|failed/.test(document.querySelector('#run-state').innerText)",
+                           timeout=300_000)
+    assert "finished" in page.locator("#run-state").inner_text()
+    assert page.locator("#val-plot g.mark-symbol path, #val-plot g.mark-point path").count() > 0
+    shot(page, "3-finished-after-reload")
+
+    open_tab(page, "3 · Predict")
+    page.wait_for_function("id => document.querySelector('#predict-run input')?.value.includes(id)", arg=run_id)
+    page.locator("#predict-text textarea").fill("the film was wonderful and superb")
+    page.click("#predict-btn")
+    page.wait_for_function("() => /pos|neg/.test(document.querySelector('#predict-label').innerText)")
+    page.wait_for_timeout(500)  # let the fade-in finish before the screenshot
+    shot(page, "4-predict")
+    (ARTIFACTS / "timings.json").write_text(json.dumps({"train_click_to_first_chart_line_s": round(first_point_s, 2)}))
+
+
+def test_a_bad_upload_says_what_is_wrong(page, app_url, tmp_path):
+    photo = tmp_path / "photo.csv"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    page.goto(app_url)
+    page.locator("#data-file input[type=file]").set_input_files(str(photo))
+    page.wait_for_function("() => /photo\\.csv:.*PNG/.test(document.querySelector('#data-summary')?.innerText)")
+    toasts = page.locator("[data-testid='toast-text']")
+    page.wait_for_function("() => document.querySelectorAll(\"[data-testid='toast-text']\").length > 0")
+    assert "PNG" in toasts.first.inner_text()  # the same sentence pops up as a warning
+    open_tab(page, "2 · Train")
+    assert "problems to fix" in page.locator("#train-data").inner_text()
+    before = toasts.count()
+    page.click("#train-btn")  # nothing to train on: one more warning, and no run starts
+    page.wait_for_function("n => document.querySelectorAll(\"[data-testid='toast-text']\").length > n", arg=before)
+    assert "No run yet" in page.locator("#run-progress").inner_text()
+    shot(page, "5-bad-upload")
+
+
+def test_example_dataset_in_one_click(page, app_url):
+    page.goto(app_url)
+    page.click("#use-example")
+    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('500 examples')")
+    # ham and spam bars (the chart draws a moment after the summary text)
+    page.wait_for_function("() => document.querySelectorAll('#class-histogram g.mark-rect path').length === 2")
