@@ -16,6 +16,9 @@ from pathlib import Path
 # Before gradio is imported anywhere: its analytics thread would otherwise try to reach the
 # internet at start-up (slow or failing on offline machines).
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# transformers' load reports ("classifier.weight MISSING ... newly initialized") are expected for a
+# fresh head and only alarm people reading the console; real errors still surface.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 IMPORTED_AT = time.perf_counter()
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         services.close()
         print(f"ftui: could not listen on {args.host}:{args.port} ({err}); try another --port.", file=sys.stderr)
         return 1
+    services.warm_up()
     print(f"ftui is ready: open {display_url(args.host, args.port)} "
           f"(started in {time.perf_counter() - started:.1f} s; runs in {services.store.root}"
           f"{'; sign-in on' if args.auth else ''}). Ctrl-C stops it.", flush=True)

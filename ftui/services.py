@@ -5,10 +5,9 @@ action and the body of one public API endpoint; errors are FtuiError with a code
 """
 from __future__ import annotations
 
-import time
+import threading
 from collections import OrderedDict
 from pathlib import Path
-from threading import Lock
 
 from ftui.config import RunConfig, DataOptions
 from ftui.data.split import label_names, split_examples, write_split
@@ -29,10 +28,24 @@ class Services:
         self.jobs = JobManager(self.store, max_concurrent=max_concurrent_runs)
         self.max_upload_bytes = int(max_upload_mb * MB)
         self._predictors: OrderedDict[Path, object] = OrderedDict()
-        self._predictors_lock = Lock()
+        self._predictors_lock = threading.Lock()
         self._cached_predictors = cached_predictors
         # On a shared box users must not name folders on the host: only the admin's choice allows it.
         self.allow_local_models = allow_local_models
+
+    def warm_up(self) -> threading.Thread:
+        """Import the training stack (torch, transformers: ~5 s) in the background after start-up, so
+        the page answers at once and the first Train press does not wait for the imports."""
+        def load():
+            import ftui.engine.loop  # noqa: F401 - imported for its side effect: loading torch
+            from transformers import AutoModelForSequenceClassification
+
+            # The first from_pretrained pays ~2 s of transformers' lazy imports; pay it now.
+            AutoModelForSequenceClassification.from_pretrained(catalog.minilm_folder(), num_labels=2)
+
+        thread = threading.Thread(target=load, name="ftui-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def close(self) -> None:
         self.jobs.shutdown()

@@ -47,6 +47,14 @@ def validation_frame(rows: list[dict]) -> pd.DataFrame:
         {"step": "int64", "value": "float64", "metric": "string"})
 
 
+def y_limits(frame: pd.DataFrame, column: str, floor: float = 0.0) -> list[float]:
+    """[0, top] with 8% headroom, so points at the maximum (an accuracy of 0.96, the first loss) are
+    not drawn on the chart's edge where they are hard to see; `floor` is the least top (1 for accuracy)."""
+    values = frame[column].dropna()
+    top = max([floor, *values.tolist()]) if len(values) else floor
+    return [0, round(top * 1.08, 3) if top > 0 else 1]
+
+
 def _num(value) -> float:
     try:
         return float(value)

@@ -146,9 +146,12 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         # keeps points on the last step whole.
         x_lim = [0, total + max(1, round(total * 0.03))] if total else None
         rows = state["rows"]
-        plots = ((gr.LinePlot(render.loss_frame(rows), x_lim=x_lim),
-                  gr.ScatterPlot(render.validation_frame(rows), x_lim=x_lim)) if changed or not active
-                 else (gr.skip(), gr.skip()))
+        if changed or not active:
+            losses, evals = render.loss_frame(rows), render.validation_frame(rows)
+            plots = (gr.LinePlot(losses, x_lim=x_lim, y_lim=render.y_limits(losses, "loss")),
+                     gr.ScatterPlot(evals, x_lim=x_lim, y_lim=render.y_limits(evals, "value", floor=1.0)))
+        else:
+            plots = (gr.skip(), gr.skip())
         return (state, render.progress_html(snap), render.state_markdown(snap), *plots,
                 gr.Timer(active=keep_polling))
 

@@ -45,7 +45,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("api-data")
     (folder / "empty.csv").write_bytes(b"")
     (folder / "photo.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)  # a PNG renamed .csv
-    return {"good": write_reviews(folder / "reviews.csv"),
+    (folder / "numbers.csv").write_text("label,score\na,1\nb,2\na,3\nb,4\n", encoding="utf-8")
+    (folder / "huge.csv").write_text("label,text\n" + "a,lots of words\n" * 400_000, encoding="utf-8")  # ~6 MB
+    return {"good": write_reviews(folder / "reviews.csv"), "no_text": folder / "numbers.csv",
+            "huge": folder / "huge.csv",
             "big": write_reviews(folder / "big.csv", per_class=200),
             "single": write_reviews(folder / "single.csv", labels=("pos", "pos")),
             "empty": folder / "empty.csv", "binary": folder / "photo.csv"}
@@ -132,7 +135,8 @@ def test_inspect_with_chosen_columns_reuses_the_upload(client, files):
                  {"text_column": "text", "label_column": "text"}, api_name="/inspect_dataset")
 
 
-@pytest.mark.parametrize("name, code", [("empty", "empty_file"), ("binary", "binary_file")])
+@pytest.mark.parametrize("name, code", [("empty", "empty_file"), ("binary", "binary_file"),
+                                        ("no_text", "no_text_column"), ("huge", "file_too_large")])
 def test_bad_files_get_a_clear_error_and_the_server_keeps_serving(client, files, name, code):
     expect_error(code, client.predict, "text", handle_file(files[name]), {}, api_name="/inspect_dataset")
     assert client.predict("text", api_name="/list_models")  # still answering

@@ -97,7 +97,9 @@ def test_upload_train_watch_reload_predict(page, app_url, reviews, tiny_bert_dir
     open_tab(page, "2 · Train")
     page.locator("#custom-model textarea, #custom-model input").first.fill(str(tiny_bert_dir))
     page.locator("#learning-rate input").fill("0.0005")
-    page.locator("#epochs input").fill("3")
+    page.locator("#epochs input").fill("100")  # long enough to reload and stop while it trains
+    page.locator("#advanced").get_by_text("Advanced").click()
+    page.locator("#batch-size input[type=number]").fill("4")
     assert "reviews.csv" in page.locator("#train-data").inner_text()
     clicked = time.monotonic()
     page.click("#train-btn")
@@ -111,11 +113,14 @@ def test_upload_train_watch_reload_predict(page, app_url, reviews, tiny_bert_dir
     open_tab(page, "2 · Train")
     page.wait_for_function(LINES_DRAWN, arg="#loss-plot", timeout=60_000)  # re-attached: charts again
     assert run_id in page.locator("#run-state").inner_text()
-    page.wait_for_function("() => /finished|stopped|failed/.test(document.querySelector('#run-state').innerText)",
-                           timeout=300_000)
-    assert "finished" in page.locator("#run-state").inner_text()
-    assert page.locator("#val-plot g.mark-symbol path, #val-plot g.mark-point path").count() > 0
-    shot(page, "3-finished-after-reload")
+    assert "is training" in page.locator("#run-state").inner_text()  # the reload did not stop the run
+    page.wait_for_function("() => document.querySelectorAll('#val-plot g.mark-symbol path, "
+                           "#val-plot g.mark-point path').length > 0", timeout=120_000)
+    page.click("#stop-btn")
+    page.wait_for_function("() => /stopped|finished|failed/.test(document.querySelector('#run-state').innerText)",
+                           timeout=120_000)
+    assert "was stopped" in page.locator("#run-state").inner_text()
+    shot(page, "3-stopped-after-reload")
 
     open_tab(page, "3 · Predict")
     page.wait_for_function("id => document.querySelector('#predict-run input')?.value.includes(id)", arg=run_id)

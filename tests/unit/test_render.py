@@ -118,3 +118,11 @@ def test_model_label():
     assert render.model_label({"id": "a", "name": "A", "params": "22M", "default": True, "offline": True}) \
         == "A (22M) · default"
     assert render.model_label({"id": "b", "offline": False}) == "b · needs internet"
+
+
+def test_y_limits_leave_headroom_above_the_highest_point():
+    frame = render.validation_frame([{"split": "validation", "step": 5, "loss": 0.2, "accuracy": 0.96}])
+    assert render.y_limits(frame, "value", floor=1.0) == [0, 1.08]
+    losses = render.loss_frame([{"split": "train", "step": 1, "loss": 2.5}])
+    assert render.y_limits(losses, "loss") == [0, 2.7]
+    assert render.y_limits(render.loss_frame([]), "loss") == [0, 1]

@@ -1,0 +1,89 @@
+"""The run directory contract: ownership, strict ids, atomic status, recovery after a crash."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ftui.config import RunConfig
+from ftui.errors import FtuiError
+from ftui.runs.store import RunStore, read_jsonl, read_status, safe_filename, update_status
+
+CONFIG = RunConfig.build("text", "all-MiniLM-L6-v2", "u-0123456789abcdef", 1e-4, 1, {})
+
+
+def test_runs_belong_to_their_owner(tmp_path):
+    store = RunStore(tmp_path)
+    run_id, run_dir = store.create("ann", CONFIG)
+    assert store.run_dir("ann", run_id) == run_dir
+    assert [r["run_id"] for r in store.list("ann")] == [run_id] and store.list("bob") == []
+    with pytest.raises(FtuiError) as err:
+        store.run_dir("bob", run_id)
+    assert err.value.code == "unknown_run"
+
+
+@pytest.mark.parametrize("run_id", ["../ann/x", "..", "/etc", "20261128-120000-zzzz", ""])
+def test_run_ids_are_checked_before_any_path_is_built(tmp_path, run_id):
+    with pytest.raises(FtuiError):
+        RunStore(tmp_path).run_dir("ann", run_id)
+
+
+@pytest.mark.parametrize("owner", ["..", "a/b", "x" * 65, "bad name"])
+def test_owner_names_are_checked(tmp_path, owner):
+    with pytest.raises(FtuiError):
+        RunStore(tmp_path).owner_dir(owner)
+
+
+def test_uploads_are_private_copies(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    source = tmp_path / "data.csv"
+    source.write_text("text,label\n", encoding="utf-8")
+    upload_id = store.save_upload("ann", source, "../../evil name.csv")
+    kept = store.upload_path("ann", upload_id)
+    assert kept.name == "evil_name.csv" and kept.is_relative_to(store.root / "ann" / "uploads")
+    source.unlink()
+    assert kept.read_text(encoding="utf-8") == "text,label\n"
+    for owner, ident in (("bob", upload_id), ("ann", "../ann/uploads/" + upload_id), ("ann", "u-nope")):
+        with pytest.raises(FtuiError) as err:
+            store.upload_path(owner, ident)
+        assert err.value.code == "unknown_upload"
+
+
+def test_active_runs_are_marked_interrupted_at_start_up(tmp_path):
+    store = RunStore(tmp_path)
+    _, running = store.create("ann", CONFIG)
+    update_status(running, state="running", progress=0.4)
+    _, done = store.create("ann", CONFIG)
+    update_status(done, state="finished", progress=1.0)
+    again = RunStore(tmp_path)  # what the app does after a crash
+    assert again.recover() == [running]
+    assert read_status(running)["state"] == "interrupted" and read_status(running)["progress"] == 0.4
+    assert read_status(done)["state"] == "finished"
+    assert {r["state"] for r in again.list("ann")} == {"interrupted", "finished"}
+
+
+def test_config_json_round_trips(tmp_path):
+    _, run_dir = RunStore(tmp_path).create(None, CONFIG)
+    assert RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())) == CONFIG
+
+
+def test_half_written_metrics_line_is_skipped(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"event": "StepLogged", "step": 1}\n{"event": "Step', encoding="utf-8")
+    assert read_jsonl(path) == [{"event": "StepLogged", "step": 1}]
+
+
+def test_delete_refuses_an_active_run(tmp_path):
+    store = RunStore(tmp_path)
+    run_id, run_dir = store.create("ann", CONFIG)
+    with pytest.raises(FtuiError) as err:
+        store.delete("ann", run_id)  # still "queued"
+    assert err.value.code == "run_active"
+    update_status(run_dir, state="stopped")
+    store.delete("ann", run_id)
+    assert not run_dir.exists()
+
+
+def test_safe_filename():
+    assert safe_filename("C:\\Users\\x\\my data (1).csv") == "my_data_1_.csv"
+    assert safe_filename("...") == "upload"
