@@ -26,14 +26,16 @@ def build_app(services: Services) -> gr.Blocks:
         # Page level, not inside a tab: components of an unselected tab are not mounted in the browser,
         # so a BrowserState there is not read on reload and a Timer there never ticks.
         current_run = gr.BrowserState(None, storage_key="ftui-current-run", secret=browser_secret(services))
+        upload = gr.BrowserState(None, storage_key="ftui-current-upload", secret=browser_secret(services))
         timer = gr.Timer(POLL_SECONDS, active=False)
         who = gr.Markdown("", elem_id="signed-in")
         with gr.Tabs(elem_id="tabs") as tabs:
-            data = build_data_tab(services)
+            data = build_data_tab(services, upload)
             train = build_train_tab(services, data, current_run, timer)
             predict = build_predict_tab(services, train, tabs)
         register(PublicApi(services))
         # A reload (or a new tab) re-attaches to the run this browser followed, finished or not.
+        demo.load(data.restore, [data.upload], data.restore_outputs, api_visibility="private")
         demo.load(train.attach, [train.current_run], train.attach_outputs, api_visibility="private")
         demo.load(predict.refresh, [train.current_run], predict.refresh_outputs, api_visibility="private")
         demo.load(signed_in, None, [who], api_visibility="private")

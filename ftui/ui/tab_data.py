@@ -28,11 +28,13 @@ DEFAULT_VAL_FRACTION = 0.2
 class DataTab:
     """What other tabs read: the upload state and the widgets that shape the data options."""
 
-    upload: gr.State  # {"upload_id", "name", "ok", "error"} or None
+    upload: gr.BrowserState  # {"upload_id", "name", "ok", "error", columns} or None; survives reloads
     validation_upload: gr.State  # upload id of a separate validation file, or None
     text_column: gr.Dropdown
     label_column: gr.Dropdown
     val_fraction: gr.Slider
+    restore: object = None  # demo.load handler: [upload] -> restore_outputs
+    restore_outputs: list | None = None
 
 
 def data_options(text_column, label_column, val_fraction, validation_upload) -> dict:
@@ -44,7 +46,8 @@ def data_options(text_column, label_column, val_fraction, validation_upload) -> 
     return options
 
 
-def build_data_tab(services: Services) -> DataTab:
+def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
+    """`upload` is created at page level (see ui/app.py) so a reload finds the dataset again."""
     with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
         gr.Markdown("Upload a table with one text and one label per row (CSV, TSV, JSONL, XLSX or TXT), "
                     "or start from the example SMS spam dataset.")
@@ -69,7 +72,6 @@ def build_data_tab(services: Services) -> DataTab:
                                      info="A stratified split: every class keeps its share.")
             val_file = gr.File(label="Or a separate validation file (same columns)", file_types=FILE_TYPES,
                                elem_id="validation-file", height=100)
-        upload = gr.State(None)
         validation_upload = gr.State(None)
 
     shown = [upload, summary, issues, preview, histogram, text_column, label_column]
@@ -88,7 +90,8 @@ def build_data_tab(services: Services) -> DataTab:
                     gr.update(choices=columns, value=options.get("text_column")) if columns else gr.skip(),
                     gr.update(choices=columns, value=options.get("label_column")) if columns else gr.skip())
         first_error = next((i.get("message") for i in result.get("issues", []) if i.get("severity") == "error"), None)
-        state = {"upload_id": upload_id, "name": name, "ok": bool(result.get("ok", True)), "error": first_error}
+        state = {"upload_id": upload_id, "name": name, "ok": bool(result.get("ok", True)), "error": first_error,
+                 "text_column": result.get("text_column"), "label_column": result.get("label_column")}
         columns = [str(c) for c in result.get("columns", [])]
         return (state, render.summary_markdown({**result, "file": name}), render.issues_markdown(result.get("issues")),
                 render.preview_frame(result.get("preview")), render.class_histogram(result.get("class_counts")),
@@ -140,6 +143,19 @@ def build_data_tab(services: Services) -> DataTab:
             return None, gr.skip()
         return upload_id, gr.update(interactive=False, info="Not used: the validation file is used instead.")
 
+    def on_load(state, request: gr.Request):
+        """demo.load: [upload] -> shown. After a reload, show the dataset this browser had chosen again
+        (an upload of another sign-in, or one since removed, is quietly forgotten)."""
+        if not state or not state.get("upload_id"):
+            return tuple(gr.skip() for _ in shown)
+        owner = owner_of(request)
+        try:
+            services.store.upload_path(owner, state["upload_id"])
+        except FtuiError:
+            return on_clear()
+        options = data_options(state.get("text_column"), state.get("label_column"), None, None)
+        return inspect(owner, state["upload_id"], state.get("name") or "data", options)
+
     def on_clear():
         """file.clear: [] -> shown, all emptied (the accepted copy stays on disk for runs that use it)."""
         return (None, render.summary_markdown(None), "", None, None, gr.update(choices=[], value=None),
@@ -157,7 +173,7 @@ def build_data_tab(services: Services) -> DataTab:
         event(on_validation_file, [val_file], [validation_upload, val_fraction], **private).then(
             on_options, reinspect, shown, **private)
     return DataTab(upload=upload, validation_upload=validation_upload, text_column=text_column,
-                   label_column=label_column, val_fraction=val_fraction)
+                   label_column=label_column, val_fraction=val_fraction, restore=on_load, restore_outputs=shown)
 
 
 def _columns_from(err: FtuiError) -> list[str]:

@@ -114,6 +114,8 @@ def test_upload_train_watch_reload_predict(page, app_url, reviews, tiny_bert_dir
     page.wait_for_function(LINES_DRAWN, arg="#loss-plot", timeout=60_000)  # re-attached: charts again
     assert run_id in page.locator("#run-state").inner_text()
     assert "is training" in page.locator("#run-state").inner_text()  # the reload did not stop the run
+    # the chosen dataset is remembered too (Train would not ask for a file again)
+    page.wait_for_function("() => document.querySelector('#train-data')?.innerText.includes('reviews.csv')")
     page.wait_for_function("() => document.querySelectorAll('#val-plot g.mark-symbol path, "
                            "#val-plot g.mark-point path').length > 0", timeout=120_000)
     page.click("#stop-btn")
