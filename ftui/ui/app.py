@@ -37,6 +37,7 @@ def build_app(services: Services) -> gr.Blocks:
         # A reload (or a new tab) re-attaches to the run this browser followed, finished or not.
         demo.load(data.restore, [data.upload], data.restore_outputs, api_visibility="private")
         demo.load(train.attach, [train.current_run], train.attach_outputs, api_visibility="private")
+        demo.load(train.restore, [train.current_run], train.restore_outputs, api_visibility="private")
         demo.load(predict.refresh, [train.current_run], predict.refresh_outputs, api_visibility="private")
         demo.load(signed_in, None, [who], api_visibility="private")
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)

@@ -33,6 +33,8 @@ class TrainTab:
     current_run: gr.BrowserState  # the run this browser follows (survives reloads)
     attach: object  # attach(run_id, request) -> outputs of `attach_outputs`
     attach_outputs: list
+    restore: object  # restore(run_id, request) -> outputs of `restore_outputs` (the run's settings)
+    restore_outputs: list
 
 
 def build_options(data: dict, batch_size, max_length, weight_decay, warmup_ratio, seed) -> dict:
@@ -99,7 +101,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                                       info="How big each update is; the default suits this model.")
             epochs = gr.Number(start_epochs, label="Epochs", precision=0, minimum=1, maximum=100,
                                elem_id="epochs", info="Passes over the training data.")
-        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+        with gr.Accordion("Advanced", open=False, elem_id="advanced") as advanced:
             with gr.Row():
                 batch_size = gr.Slider(1, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label="Batch size",
                                        elem_id="batch-size")
@@ -224,6 +226,29 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         """model.change: [model] -> [learning_rate, epochs] from the catalog's recommendation, if any."""
         return recommended(models, model_id)
 
+    settings = [model, custom_model, learning_rate, epochs, advanced, batch_size, max_length, weight_decay,
+                warmup_ratio, seed]
+    advanced_keys = ("batch_size", "max_length", "weight_decay", "warmup_ratio", "seed")
+
+    def restore(run_id, request: gr.Request):
+        """demo.load: [current_run] -> settings. After a reload the widgets show the settings of the
+        run the page re-attached to, not the defaults, so what is on screen is what is training."""
+        try:
+            config = services.run_config(owner_of(request), run_id) if run_id else None
+        except FtuiError:
+            config = None
+        if not config:
+            return tuple(gr.skip() for _ in settings)
+        train = config.get("train", {})
+        values = [train.get(k, getattr(TRAIN_DEFAULTS, k)) for k in advanced_keys]
+        in_catalog = any(value == config.get("model") for _, value in choices)
+        # Opened when the run changed an advanced setting: the sliders inside a closed accordion are not
+        # mounted in the browser yet, and one mounted later can show its initial value instead.
+        changed = values != [getattr(TRAIN_DEFAULTS, k) for k in advanced_keys]
+        return (config["model"] if in_catalog else gr.skip(), "" if in_catalog else config.get("model", ""),
+                config.get("learning_rate"), config.get("epochs"), gr.Accordion(open=True) if changed else gr.skip(),
+                *values)
+
     def on_data(upload, validation_upload):
         """upload.change / validation_upload.change: [upload, validation_upload] -> [data_line]."""
         return data_sentence(upload, validation_upload)
@@ -238,4 +263,5 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     timer.tick(on_tick, [current_run, poll], live, concurrency_limit=None, show_progress="hidden", **private)
     stop.click(on_stop, [current_run], [state_text], concurrency_limit=None, **private)
     model.input(on_model_pick, [model], [learning_rate, epochs], **private)
-    return TrainTab(current_run=current_run, attach=attach, attach_outputs=live)
+    return TrainTab(current_run=current_run, attach=attach, attach_outputs=live, restore=restore,
+                    restore_outputs=settings)
