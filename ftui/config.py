@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from ftui.errors import FtuiError
 
-TASKS = ("text",)  # image and audio join here
+TASKS = ("text", "image")  # audio joins here
 MAX_EPOCHS = 100
 
 
@@ -35,6 +35,9 @@ class TrainOptions:
     head_lr_multiplier: float = 10.0  # the new classifier head learns faster than the pretrained body
     log_every_steps: int = 0  # 0: about 100 points over the run
     evals_per_epoch: int = 0  # 0: once per epoch, more on long epochs
+    image_size: int = 0  # images: pixels per side fed to the model; 0: the backbone's own size
+    augment: bool = True  # images: random resized crop + horizontal flip on training images
+    train_head_only: bool = False  # freeze the pretrained body; only the new head learns
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ class RunConfig:
             head_lr_multiplier=_ranged("head_lr_multiplier", t.head_lr_multiplier, 1, 1000),
             log_every_steps=_int("log_every_steps", t.log_every_steps, 0),
             evals_per_epoch=_int("evals_per_epoch", t.evals_per_epoch, 0, 100),
+            image_size=0 if t.image_size in (None, "", 0) else _int("image_size", t.image_size, 32, 1024),
+            augment=_flag("augment", t.augment),
+            train_head_only=_flag("train_head_only", t.train_head_only),
         )
         if not self.model:
             raise FtuiError("unknown_model", model="")
@@ -139,6 +145,18 @@ def _number(name: str, value) -> float:
             raise FtuiError("bad_learning_rate", value=value)
         raise FtuiError("bad_option", name=name, value=value, reason="not a finite number")
     return number
+
+
+def _flag(name: str, value) -> bool:
+    """A yes/no option; JSON clients may send true/false, 0/1 or "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise FtuiError("bad_option", name=name, value=value, reason="use true or false")
 
 
 def _ranged(name: str, value, low: float, high: float) -> float:

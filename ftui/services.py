@@ -77,8 +77,10 @@ class Services:
         upload_id = upload_id or self.accept_upload(owner, file)
         examples = task_impl.read(self.store.upload_path(owner, upload_id), data)
         issues = list(examples.issues)
+        val = examples.validation  # an image ZIP's own val/ folder
         if data.validation_upload:
             val = task_impl.read(self.store.upload_path(owner, data.validation_upload), data)
+        if val is not None:
             unseen = sorted(set(val.labels) - set(examples.labels))
             if unseen:
                 issues.append(_issue("unseen_validation_labels", "warning", labels=", ".join(unseen)))
@@ -96,8 +98,10 @@ class Services:
         upload = self.store.upload_path(owner, upload_id)
         examples = task_impl.read(upload, config.data)
         _raise_first_error(examples.issues)
+        val = examples.validation  # an image ZIP's own val/ folder acts as a separate validation file
         if config.data.validation_upload:
             val = task_impl.read(self.store.upload_path(owner, config.data.validation_upload), config.data)
+        if val is not None:
             _raise_first_error(val.issues)
             inputs, labels = examples.inputs + val.inputs, examples.labels + val.labels
             train_idx = list(range(len(examples.inputs)))
@@ -174,7 +178,9 @@ class Services:
 
 
 def _data_options(options: dict | None) -> DataOptions:
-    """The data part of an options dict (inspect ignores training options, but rejects unknown keys)."""
+    """The data part of an options dict (inspect ignores training options, but rejects unknown keys).
+    Image inputs are absolute paths inside the upload's extracted/ folder, which lives as long as the
+    upload, so a run's data/*.jsonl stays readable after a restart."""
     config = RunConfig.build("text", "x", "u", 1e-3, 1, options)
     return config.data
 

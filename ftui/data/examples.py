@@ -12,3 +12,6 @@ class Examples:
     labels: list[str]
     summary: dict = field(default_factory=dict)  # JSON-able, shown before training (see docs/CONTRACTS.md)
     issues: list[Issue] = field(default_factory=list)
+    # A validation set that came inside the same upload (an image ZIP's val/ folder); services use
+    # it as they use a separate validation file.
+    validation: Examples | None = None

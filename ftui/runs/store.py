@@ -138,7 +138,8 @@ class RunStore:
     def upload_path(self, owner: str | None, upload_id: str) -> Path:
         upload_id = str(upload_id or "").strip()
         folder = self.owner_dir(owner) / "uploads" / upload_id
-        files = sorted(folder.iterdir()) if UPLOAD_ID.match(upload_id) and folder.is_dir() else []
+        # files only: an image ZIP is extracted next to itself (extracted/), which is not the upload
+        files = sorted(p for p in folder.iterdir() if p.is_file()) if UPLOAD_ID.match(upload_id) and folder.is_dir() else []
         if not files:
             raise FtuiError("unknown_upload", upload_id=upload_id)
         return files[0]

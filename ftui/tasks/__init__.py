@@ -1,4 +1,4 @@
-"""Tasks by name. `get_task("text")` -> the TextTask; image and audio join TASKS later."""
+"""Tasks by name. `get_task("text")` -> the TextTask, `get_task("image")` -> the ImageTask; audio joins later."""
 from __future__ import annotations
 
 from ftui.errors import FtuiError
@@ -13,7 +13,13 @@ def _text() -> Task:
     return TextTask()
 
 
-_FACTORIES = {"text": _text}
+def _image() -> Task:
+    from ftui.tasks.image import ImageTask
+
+    return ImageTask()
+
+
+_FACTORIES = {"text": _text, "image": _image}
 
 
 def task_names() -> list[str]:

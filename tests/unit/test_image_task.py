@@ -1,0 +1,116 @@
+"""The image task end to end through Services, on tiny generated pictures: inspect a ZIP, train
+EfficientNet-Lite0 at 64 px for a few steps, events in order, save, predict, and load the saved
+model with plain torch (no ftui) to the same probabilities."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+import torch
+from PIL import Image
+
+from ftui.errors import FtuiError
+from ftui.runs.store import read_jsonl, read_status
+from ftui.services import Services
+
+
+def picture(label: str, i: int) -> bytes:
+    """Reds vs blues with a little texture: learnable in a few steps."""
+    base = (200, 40, 40) if label == "red" else (40, 40, 200)
+    image = Image.new("RGB", (40 + i, 36), base)
+    for x in range(0, 40, 7):
+        image.putpixel((x, i % 30), (i * 9 % 255, 255, 0))
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def image_zip(tmp_path):
+    path = tmp_path / "colors.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for split, n in (("train", 12), ("val", 4)):
+            for label in ("red", "blue"):
+                for i in range(n):
+                    z.writestr(f"colors/{split}/{label}/{split}{i}.png", picture(label, i + (50 if split == "val" else 0)))
+    return path
+
+
+def test_train_save_predict_and_load_without_ftui(tmp_path, image_zip):
+    services = Services(tmp_path / "runs")
+    try:
+        summary = services.inspect_dataset(None, "image", image_zip)
+        assert summary["ok"] and summary["layout"] == "train_val"
+        assert summary["class_counts"] == {"blue": 12, "red": 12} and summary["n_validation"] == 8
+        options = {"batch_size": 8, "image_size": 64}
+        run_id = services.start_run(None, "image", "efficientnet-lite0", None, 5e-4, 2, options,
+                                    upload_id=summary["upload_id"])
+        run_dir = services.store.run_dir(None, run_id)
+        assert services.jobs.wait(run_dir, timeout=300) == "finished", (run_dir / "error.log").read_text() \
+            if (run_dir / "error.log").exists() else read_status(run_dir)
+        kinds = [r["event"] for r in read_jsonl(run_dir / "metrics.jsonl")]
+        assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished" and "EvalLogged" in kinds
+        validation = [json.loads(line) for line in (run_dir / "data" / "validation.jsonl").read_text().splitlines()]
+        assert len(validation) == 8 and all("/val/" in row["input"] for row in validation)  # the ZIP's own val/
+
+        image = tmp_path / "query.png"
+        image.write_bytes(picture("red", 3))
+        result = services.predict(None, run_id, str(image))
+        assert set(result) == {"red", "blue"} and abs(sum(result.values()) - 1) < 1e-4
+
+        # The saved model, loaded the README's way: no ftui import involved.
+        import torchvision.transforms as T
+        from efficientnet_lite_pytorch import EfficientNet
+        from safetensors.torch import load_file
+
+        model_dir = run_dir / "model"
+        cfg = json.loads((model_dir / "config.json").read_text())
+        p = cfg["preprocessing"]
+        assert cfg["architecture"] == "efficientnet-lite0" and p["mean"] == [0.5, 0.5, 0.5] and p["image_size"] == 64
+        net = EfficientNet.from_name("efficientnet-lite0", num_classes=cfg["num_classes"], image_size=cfg["image_size"])
+        net.load_state_dict(load_file(model_dir / "model.safetensors"))
+        net.eval()
+        prep = T.Compose([T.Resize(p["resize"]), T.CenterCrop(p["image_size"]), T.ToTensor(),
+                          T.Normalize(p["mean"], p["std"])])
+        with torch.no_grad():
+            probs = net(prep(Image.open(image).convert("RGB")).unsqueeze(0)).softmax(-1)[0]
+        plain = {cfg["id2label"][str(i)]: float(v) for i, v in enumerate(probs)}
+        for label, value in result.items():
+            assert value == pytest.approx(plain[label], abs=0.02)
+        assert "load_file" in (model_dir / "README.md").read_text()
+
+        with pytest.raises(FtuiError) as err:
+            services.predict(None, run_id, str(tmp_path / "colors.zip"))
+        assert err.value.code == "unreadable_image"
+    finally:
+        services.close()
+
+
+def test_head_only_freezes_the_body_and_keeps_its_norm_statistics():
+    from ftui.config import RunConfig
+    from ftui.models.catalog import resolve
+    from ftui.tasks import get_task
+
+    config = RunConfig.build("image", "efficientnet-lite0", "u-0000000000000000", 1e-3, 1,
+                             {"image_size": 64, "train_head_only": True})
+    built = get_task("image").build(resolve("image", "efficientnet-lite0"), ["a", "b"], config.train)
+    trainable = {n for n, p in built.model.named_parameters() if p.requires_grad}
+    assert trainable == set(built.head) == {"net._fc.weight", "net._fc.bias"}
+    built.model.train()
+    bn = built.model.net._bn0
+    before = bn.running_mean.clone()
+    built.model(pixel_values=torch.randn(2, 3, 64, 64))
+    assert not bn.training and torch.equal(before, bn.running_mean)
+
+
+def test_image_options_are_checked():
+    from ftui.config import RunConfig
+
+    config = RunConfig.build("image", "m", "u", 1e-3, 1, {"augment": "false", "image_size": 96})
+    assert config.train.augment is False and config.train.image_size == 96
+    with pytest.raises(FtuiError):
+        RunConfig.build("image", "m", "u", 1e-3, 1, {"image_size": 8})
+    with pytest.raises(FtuiError):
+        RunConfig.build("image", "m", "u", 1e-3, 1, {"augment": "maybe"})
