@@ -61,6 +61,7 @@ MESSAGES: dict[str, str] = {
     "run_not_ready": "Run '{run_id}' has no trained model yet (state: {state}).",
     "run_active": "Run '{run_id}' is still {state}.",
     "empty_input": "Please type or upload something to predict.",
+    "wrong_input_kind": "This run classifies {expected}, but it was given {given}; {how}.",
     "training_failed": "Training failed: {reason}.",
 }
 

@@ -148,11 +148,19 @@ class Services:
         return read_json(self.store.run_dir(owner, run_id) / "config.json", {})
 
     # -- prediction -----------------------------------------------------------------
-    def predict(self, owner: str | None, run_id: str, input, top_k: int = 5) -> dict[str, float]:
-        """Label -> probability (top_k, highest first) from the run's tuned model."""
+    def predict(self, owner: str | None, run_id: str, input, top_k: int = 5, *,
+                allow_paths: bool = True) -> dict[str, float]:
+        """Label -> probability (top_k, highest first) from the run's tuned model.
+
+        Text runs take a string. Image runs take a picture: a Path (the API passes only checked
+        uploads as Path), a PIL image or an HxWx3 array, or a path string when `allow_paths` (the UI's
+        own upload components; the API passes allow_paths=False, so a client's string is never opened)."""
         if input is None or (isinstance(input, str) and not input.strip()):
             raise FtuiError("empty_input")
-        predictor = self._predictor(self.store.run_dir(owner, run_id))
+        run_dir = self.store.run_dir(owner, run_id)
+        task = (read_json(run_dir / "config.json", {}) or {}).get("task", "text")
+        _check_input_kind(task, input, allow_paths)
+        predictor = self._predictor(run_dir)
         return predictor.predict([input], top_k=top_k)[0]
 
     def _predictor(self, run_dir: Path):
@@ -183,6 +191,28 @@ def _data_options(options: dict | None) -> DataOptions:
     upload, so a run's data/*.jsonl stays readable after a restart."""
     config = RunConfig.build("text", "x", "u", 1e-3, 1, options)
     return config.data
+
+
+def _check_input_kind(task: str, value, allow_paths: bool) -> None:
+    """A text run needs a string; an image run a picture (see Services.predict), never plain text."""
+    if task == "image":
+        if isinstance(value, Path) or hasattr(value, "__array_interface__") or hasattr(value, "getpixel"):
+            return  # a checked upload, a numpy array or a PIL image
+        if isinstance(value, str) and allow_paths and _is_file(value):
+            return
+        given = "text" if isinstance(value, str) else f"a {type(value).__name__}"
+        raise FtuiError("wrong_input_kind", expected="images", given=given,
+                        how="send a picture file (from a script: gradio_client.handle_file(path))")
+    if not isinstance(value, str):
+        given = "a file" if isinstance(value, (Path, dict)) else f"a {type(value).__name__}"
+        raise FtuiError("wrong_input_kind", expected=task, given=given, how="send the text itself as a string")
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):  # a long text or one with a NUL byte is no file name
+        return False
 
 
 def _issue(code, severity, **detail):

@@ -152,10 +152,14 @@ class PublicApi:
             return self.services.list_runs(owner_of(request))
 
     # `input` shadows a builtin, but it is the argument name clients use: predict(run_id, input)
-    def predict(self, run_id: str, input: str, request: gr.Request = None) -> dict[str, float]:  # noqa: A002
-        """Label -> probability (highest first, top 5) from a finished or stopped run's model."""
+    def predict(self, run_id: str, input: str | dict, request: gr.Request = None) -> dict[str, float]:  # noqa: A002
+        """Label -> probability (highest first, top 5) from a finished or stopped run's model.
+        input: the text for a text run; an uploaded picture (handle_file(path)) for an image run."""
         with api_errors():
-            return self.services.predict(owner_of(request), run_id, input)
+            if isinstance(input, dict) and "path" in input:
+                input = uploaded_file(input)[0]  # only a file Gradio received, never a server path
+            # A string is text, never a path to open: an image run refuses it (wrong_input_kind).
+            return self.services.predict(owner_of(request), run_id, input, allow_paths=False)
 
     ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict")
     CHEAP = ("list_models", "run_status", "stop_run", "list_runs")  # never queue behind training-side work

@@ -20,7 +20,7 @@ UI_CONCURRENCY = 2  # UI events that read files or run models; 2 cores are share
 
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"## {TITLE}\nFine-tune a pretrained model on your labelled texts: "
+        gr.Markdown(f"## {TITLE}\nFine-tune a pretrained model on your labelled texts or pictures: "
                     "**1 · Data** → **2 · Train** → **3 · Predict**. Every step is also an API call "
                     "(see *Use via API* at the bottom).", elem_id="header")
         # Page level, not inside a tab: components of an unselected tab are not mounted in the browser,

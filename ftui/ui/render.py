@@ -140,6 +140,12 @@ def preview_frame(preview: list[dict] | None) -> pd.DataFrame:
     return pd.DataFrame(preview or [])
 
 
+def skipped_frame(skipped: list[dict] | None) -> pd.DataFrame:
+    """Files of an image upload that were left out, and why (for the table under the summary)."""
+    rows = [{"skipped file": s.get("file"), "why": s.get("message") or s.get("reason")} for s in skipped or []]
+    return pd.DataFrame(rows, columns=["skipped file", "why"])
+
+
 def issues_markdown(issues: list[dict] | None) -> str:
     """Problems first (they block training), then warnings, each as one plain sentence."""
     issues = issues or []
@@ -162,12 +168,24 @@ def _message(issue: dict) -> str:
 def summary_markdown(summary: dict | None) -> str:
     """'**spam.csv**: 200 examples in 2 classes; text column `text`, label column `label`.'"""
     if not summary:
-        return "Upload a CSV, TSV, JSONL, XLSX or TXT file with one text and one label per row, or use the example."
+        return "Upload a labelled table (texts) or a ZIP of class folders (images), or use an example."
     name = summary.get("file") or "your file"
     n = summary.get("n_examples", 0)
     k = len(summary.get("class_counts") or {})
-    line = (f"**{name}**: {n} examples in {k} classes; text column `{summary.get('text_column')}`, "
-            f"label column `{summary.get('label_column')}`.")
+    if summary.get("kind") == "images":
+        line = f"**{name}**: {n} images in {k} classes"
+        if summary.get("n_validation"):
+            line += f", plus {summary['n_validation']} validation images from its own `val/` folder"
+        sizes = summary.get("image_sizes") or {}
+        if sizes.get("width"):
+            line += (f"; sizes from {sizes['width']['min']}×{sizes['height']['min']} to "
+                     f"{sizes['width']['max']}×{sizes['height']['max']} px")
+        if summary.get("n_skipped"):
+            line += f"; {summary['n_skipped']} file(s) skipped (listed below)"
+        line += "."
+    else:
+        line = (f"**{name}**: {n} examples in {k} classes; text column `{summary.get('text_column')}`, "
+                f"label column `{summary.get('label_column')}`.")
     if summary.get("ok", True):
         return line + " Ready to train."
     return line + " Fix the problems below before training."

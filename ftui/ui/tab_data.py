@@ -1,7 +1,8 @@
-"""Data tab: upload (or the example), see what was understood, fix columns, choose the validation data.
+"""Data tab: upload (or an example), see what was understood, fix columns, choose the validation data.
 
-Every upload becomes a private copy (an upload id) at once; later changes (columns, validation file,
-fraction) re-inspect that copy by id, so the browser never re-sends the file.
+The task follows the file: a ZIP of pictures is an image dataset, a table is a text dataset, so there
+is no task switch to get wrong. Every upload becomes a private copy (an upload id) at once; later
+changes (columns, validation file, fraction) re-inspect that copy by id.
 """
 from __future__ import annotations
 
@@ -18,17 +19,25 @@ from ftui.ui.api import error_message, owner_of
 if TYPE_CHECKING:
     from ftui.services import Services
 
-TASK = "text"
-FILE_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".xlsx", ".txt"]
-EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples" / "sms_spam_sample.csv"
+TABLE_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".xlsx", ".txt"]
+FILE_TYPES = [*TABLE_TYPES, ".zip"]
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+EXAMPLE_FILES = {"text": EXAMPLES / "sms_spam_sample.csv", "image": EXAMPLES / "ants_bees_sample.zip"}
 DEFAULT_VAL_FRACTION = 0.2
+THUMBNAIL_PX = 128
+THUMBNAILS_PER_CLASS = 6
+
+
+def task_of(name: str | None) -> str:
+    """The task a file is for: ZIPs hold pictures, everything else is a table of texts."""
+    return "image" if str(name or "").lower().endswith(".zip") else "text"
 
 
 @dataclass
 class DataTab:
     """What other tabs read: the upload state and the widgets that shape the data options."""
 
-    upload: gr.BrowserState  # {"upload_id", "name", "ok", "error", columns} or None; survives reloads
+    upload: gr.BrowserState  # {"upload_id", "name", "task", "ok", "error", columns} or None; survives reloads
     validation_upload: gr.State  # upload id of a separate validation file, or None
     text_column: gr.Dropdown
     label_column: gr.Dropdown
@@ -49,18 +58,22 @@ def data_options(text_column, label_column, val_fraction, validation_upload) -> 
 def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
     """`upload` is created at page level (see ui/app.py) so a reload finds the dataset again."""
     with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
-        gr.Markdown("Upload a table with one text and one label per row (CSV, TSV, JSONL, XLSX or TXT), "
-                    "or start from the example SMS spam dataset.")
+        gr.Markdown("**Texts**: a table with one text and one label per row (CSV, TSV, JSONL, XLSX or TXT). "
+                    "**Images**: a ZIP with one folder per class (optionally under `train/` and `val/`), "
+                    "or a CSV of file name + label beside the images.")
         with gr.Row():
             file = gr.File(label="Training data", file_types=FILE_TYPES, elem_id="data-file", scale=3, height=140)
             with gr.Column(scale=1, min_width=220):
-                gr.Markdown("No data at hand? 500 labelled SMS messages (ham / spam):")
-                example = gr.Button("Use example dataset", elem_id="use-example", size="md")
+                gr.Markdown("No data at hand? Real examples:")
+                example = gr.Button("500 SMS messages: ham / spam", elem_id="use-example", size="md")
+                example_images = gr.Button("60 photos: ants / bees", elem_id="use-example-images", size="md")
         summary = gr.Markdown(render.summary_markdown(None), elem_id="data-summary")
         issues = gr.Markdown("", elem_id="data-issues")
-        with gr.Row():
+        with gr.Row() as columns_row:
             text_column = gr.Dropdown(label="Text column", choices=[], interactive=True, elem_id="text-column")
             label_column = gr.Dropdown(label="Label column", choices=[], interactive=True, elem_id="label-column")
+        gallery = gr.Gallery(label="Examples per class", columns=8, height=280, visible=False, elem_id="data-gallery",
+                             object_fit="cover")
         with gr.Row():
             preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True, scale=3,
                                    elem_id="data-preview")
@@ -74,29 +87,40 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                                elem_id="validation-file", height=100)
         validation_upload = gr.State(None)
 
-    shown = [upload, summary, issues, preview, histogram, text_column, label_column]
+    shown = [upload, summary, issues, preview, histogram, text_column, label_column, columns_row, gallery]
 
     def inspect(owner: str, upload_id: str, name: str, options: dict) -> tuple:
         """Inspect an accepted upload and fill every widget in `shown`; a whole-file problem keeps
         the upload (so the user can pick columns) and says what is wrong."""
+        task = task_of(name)
+        is_text = task == "text"
+        layout = (gr.update(visible=is_text), gr.update(visible=not is_text))
         try:
-            result = services.inspect_dataset(owner, TASK, None, options, upload_id=upload_id)
+            result = services.inspect_dataset(owner, task, None, options, upload_id=upload_id)
         except FtuiError as err:
             message = error_message(err)
             gr.Warning(message)
             columns = _columns_from(err)
-            state = {"upload_id": upload_id, "name": name, "ok": False, "error": message}
+            state = {"upload_id": upload_id, "name": name, "task": task, "ok": False, "error": message}
             return (state, f"**{name}**: {message}", "", None, None,
                     gr.update(choices=columns, value=options.get("text_column")) if columns else gr.skip(),
-                    gr.update(choices=columns, value=options.get("label_column")) if columns else gr.skip())
+                    gr.update(choices=columns, value=options.get("label_column")) if columns else gr.skip(),
+                    *layout[:1], gr.update(visible=False, value=None))
         first_error = next((i.get("message") for i in result.get("issues", []) if i.get("severity") == "error"), None)
-        state = {"upload_id": upload_id, "name": name, "ok": bool(result.get("ok", True)), "error": first_error,
-                 "text_column": result.get("text_column"), "label_column": result.get("label_column")}
+        state = {"upload_id": upload_id, "name": name, "task": task, "ok": bool(result.get("ok", True)),
+                 "error": first_error, "text_column": result.get("text_column"),
+                 "label_column": result.get("label_column")}
         columns = [str(c) for c in result.get("columns", [])]
+        if is_text:
+            table = gr.update(value=render.preview_frame(result.get("preview")), label="First rows", visible=True)
+        else:  # pictures show in the gallery; the table lists what was left out, if anything
+            table = gr.update(value=render.skipped_frame(result.get("skipped")), label="Skipped files and why",
+                              visible=bool(result.get("skipped")))
         return (state, render.summary_markdown({**result, "file": name}), render.issues_markdown(result.get("issues")),
-                render.preview_frame(result.get("preview")), render.class_histogram(result.get("class_counts")),
-                gr.update(choices=columns, value=result.get("text_column")),
-                gr.update(choices=columns, value=result.get("label_column")))
+                table, render.class_histogram(result.get("class_counts")),
+                gr.update(choices=columns, value=result.get("text_column")) if is_text else gr.skip(),
+                gr.update(choices=columns, value=result.get("label_column")) if is_text else gr.skip(),
+                layout[0], gr.update(visible=not is_text, value=None if is_text else thumbnails(result.get("samples"))))
 
     def accept_and_inspect(path, name, val_fraction, validation_upload, request: gr.Request) -> tuple:
         owner = owner_of(request)
@@ -105,23 +129,28 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         except FtuiError as err:
             gr.Warning(error_message(err))
             return (None, f"**{name}**: {error_message(err)}", "", None, None,
-                    gr.update(choices=[], value=None), gr.update(choices=[], value=None))
+                    gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.skip(), gr.skip())
         return inspect(owner, upload_id, name, data_options(None, None, val_fraction, validation_upload))
 
     def on_upload(path, val_fraction, validation_upload, request: gr.Request):
         """file.upload: [file, val_fraction, validation_upload] -> shown (state, summary, issues,
         preview, histogram, column dropdowns)."""
         if not path:
-            return (None, render.summary_markdown(None), "", None, None, gr.skip(), gr.skip())
+            return on_clear()
         return accept_and_inspect(path, Path(path).name, val_fraction, validation_upload, request)
 
-    def on_example(val_fraction, validation_upload, request: gr.Request):
-        """example.click: [val_fraction, validation_upload] -> shown + file (cleared)."""
-        if not EXAMPLE_FILE.is_file():
-            gr.Warning(f"The example dataset is missing ({EXAMPLE_FILE.name}); upload a file instead.")
-            return (*[gr.skip()] * len(shown), gr.skip())
-        return (*accept_and_inspect(str(EXAMPLE_FILE), EXAMPLE_FILE.name, val_fraction, validation_upload,
-                                    request), None)
+    def example_handler(task: str):
+        example_file = EXAMPLE_FILES[task]
+
+        def on_example(val_fraction, validation_upload, request: gr.Request):
+            """example(_images).click: [val_fraction, validation_upload] -> shown + file (cleared)."""
+            if not example_file.is_file():
+                gr.Warning(f"The example dataset is missing ({example_file.name}); upload a file instead.")
+                return (*[gr.skip()] * len(shown), gr.skip())
+            return (*accept_and_inspect(str(example_file), example_file.name, val_fraction, validation_upload,
+                                        request), None)
+
+        return on_example
 
     def on_options(state, text_col, label_col, val_fraction, validation_upload, request: gr.Request):
         """Column dropdowns (input), fraction (release), validation file: [upload, text_column,
@@ -158,13 +187,15 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
 
     def on_clear():
         """file.clear: [] -> shown, all emptied (the accepted copy stays on disk for runs that use it)."""
-        return (None, render.summary_markdown(None), "", None, None, gr.update(choices=[], value=None),
-                gr.update(choices=[], value=None))
+        return (None, render.summary_markdown(None), "", gr.update(value=None, visible=True, label="First rows"), None,
+                gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.update(visible=True),
+                gr.update(visible=False, value=None))
 
     private = {"api_visibility": "private"}
     file.upload(on_upload, [file, val_fraction, validation_upload], shown, **private)
     file.clear(on_clear, None, shown, **private)
-    example.click(on_example, [val_fraction, validation_upload], [*shown, file], **private)
+    example.click(example_handler("text"), [val_fraction, validation_upload], [*shown, file], **private)
+    example_images.click(example_handler("image"), [val_fraction, validation_upload], [*shown, file], **private)
     reinspect = [upload, text_column, label_column, val_fraction, validation_upload]
     text_column.input(on_options, reinspect, shown, **private)
     label_column.input(on_options, reinspect, shown, **private)
@@ -179,3 +210,23 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
 def _columns_from(err: FtuiError) -> list[str]:
     """Column names from a missing/no-column error, so the user can still choose them by hand."""
     return [str(c) for c in err.detail.get("column_list", [])]
+
+
+def thumbnails(samples: dict | None) -> list[tuple]:
+    """A few small pictures per class for the gallery, captioned with their class. Decoded here with
+    the data layer's guarded decoder (pixel cap, EXIF rotation), and handed to Gradio as images, so
+    no path inside the runs folder is ever served to the browser."""
+    from PIL import Image
+
+    from ftui.data.images import ImageProblem, decode
+
+    out = []
+    for label, paths in (samples or {}).items():
+        for path in list(paths)[:THUMBNAILS_PER_CLASS]:
+            try:
+                image, _ = decode(path, draft=THUMBNAIL_PX)
+            except (ImageProblem, OSError):
+                continue  # it was readable at inspection; a file gone since is simply not shown
+            image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.BILINEAR)
+            out.append((image, str(label)))
+    return out

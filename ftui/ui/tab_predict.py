@@ -1,4 +1,5 @@
-"""Predict tab: pick a finished (or stopped) run, type a text, see the top labels; plus all runs."""
+"""Predict tab: pick a finished (or stopped) run, type a text or give a picture (file or webcam), see
+the top labels; plus all runs. The input shown follows the picked run's task."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text", lines=4, elem_id="predict-text",
                                   placeholder="Type a message to classify, then press Predict (or Enter).")
+                image = gr.Image(label="Picture (upload or webcam)", type="filepath", sources=["upload", "webcam"],
+                                 visible=False, elem_id="predict-image", height=300)
                 predict = gr.Button("Predict", variant="primary", elem_id="predict-btn")
                 status = gr.Markdown("", elem_id="predict-status")
             label = gr.Label(label="Top labels", num_top_classes=TOP_K, elem_id="predict-label", scale=2)
@@ -55,13 +58,29 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
         hint = "" if ids else "No trained runs yet: train one on the Train tab first."
         return gr.update(choices=choices, value=value), render.runs_frame(runs), hint
 
-    def on_predict(run_id, text_value, request: gr.Request):
-        """predict.click / text.submit: [run, text] -> [label, status]."""
+    def task_of_run(owner: str, run_id) -> str:
+        try:
+            return services.run_config(owner, run_id).get("task", "text") if run_id else "text"
+        except FtuiError:
+            return "text"
+
+    def on_run(run_id, request: gr.Request):
+        """run.change: [run] -> [text, image]: the input that fits the run's task."""
+        is_image = task_of_run(owner_of(request), run_id) == "image"
+        return gr.update(visible=not is_image), gr.update(visible=is_image)
+
+    def on_predict(run_id, text_value, image_path, request: gr.Request):
+        """predict.click / text.submit / image.change: [run, text, image] -> [label, status]."""
         if not run_id:
             gr.Warning("Choose a trained run first.")
             return gr.skip(), "Choose a trained run first."
+        owner = owner_of(request)
+        is_image = task_of_run(owner, run_id) == "image"
+        value = image_path if is_image else text_value
+        if not value:
+            return None, "Give a picture (upload one or use the webcam)." if is_image else "Type a text to classify."
         try:
-            probabilities = services.predict(owner_of(request), run_id, text_value, top_k=TOP_K)
+            probabilities = services.predict(owner, run_id, value, top_k=TOP_K)
         except FtuiError as err:
             gr.Warning(error_message(err))
             return None, error_message(err)
@@ -84,8 +103,10 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
     refreshed = [run, runs_table, status]
     tab.select(on_refresh, [train.current_run], refreshed, **private)
     refresh.click(on_refresh, [train.current_run], refreshed, **private)
-    predict.click(on_predict, [run, text], [label, status], **private)
-    text.submit(on_predict, [run, text], [label, status], **private)
+    predict.click(on_predict, [run, text, image], [label, status], **private)
+    text.submit(on_predict, [run, text, image], [label, status], **private)
+    image.change(on_predict, [run, text, image], [label, status], **private)  # a new picture predicts at once
+    run.change(on_run, [run], [text, image], **private)
     runs_table.select(on_pick_run, [runs_table], [train.current_run], **private).then(
         train.attach, [train.current_run], train.attach_outputs, **private).then(
         to_train_tab, None, [tabs], **private)

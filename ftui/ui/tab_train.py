@@ -14,7 +14,7 @@ from ftui.config import TrainOptions
 from ftui.errors import FtuiError
 from ftui.ui import render
 from ftui.ui.api import error_message, owner_of
-from ftui.ui.tab_data import TASK, DataTab, data_options
+from ftui.ui.tab_data import DataTab, data_options
 
 if TYPE_CHECKING:
     from ftui.services import Services
@@ -37,12 +37,22 @@ class TrainTab:
     restore_outputs: list
 
 
-def build_options(data: dict, batch_size, max_length, weight_decay, warmup_ratio, seed) -> dict:
-    """A run's flat options dict from the Data tab's part and the typed Advanced widgets. Values go
-    through as the widgets give them (a cleared box is None): RunConfig checks and coerces them, and
-    explains a bad one in a sentence."""
-    return {**data, "batch_size": batch_size, "max_length": max_length, "weight_decay": weight_decay,
-            "warmup_ratio": warmup_ratio, "seed": seed}
+TASKS = ("text", "image")
+
+
+def build_options(task: str, data: dict, batch_size, max_length, weight_decay, warmup_ratio, seed,
+                  image_size=None, augment=True, train_head_only=False) -> dict:
+    """A run's flat options dict from the Data tab's part and the typed Advanced widgets (only those
+    that apply to the task). Values go through as the widgets give them (a cleared box is None):
+    RunConfig checks and coerces them, and explains a bad one in a sentence."""
+    options = {**data, "batch_size": batch_size, "weight_decay": weight_decay, "warmup_ratio": warmup_ratio,
+               "seed": seed}
+    if task == "image":
+        options.update(image_size=image_size, augment=augment, train_head_only=train_head_only)
+        options.pop("text_column", None), options.pop("label_column", None)
+    else:
+        options["max_length"] = max_length
+    return options
 
 
 def chosen_model(catalog_choice, custom) -> str:
@@ -76,13 +86,15 @@ def data_sentence(upload: dict | None, validation_upload: str | None) -> str:
 def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserState, timer: gr.Timer) -> TrainTab:
     """current_run and timer are made at page level by build_app: inside an unselected tab they would
     not be mounted, so a reload could neither read the stored run id nor poll."""
-    try:
-        models = services.list_models(TASK)
-    except FtuiError as err:  # a broken catalog must not keep the app from starting: say it
-        models, catalog_problem = [], error_message(err)
-    else:
-        catalog_problem = ""
-    choices, default_model = model_choices(models)
+    catalog_problem, models_of = "", {}
+    for task in TASKS:
+        try:
+            models_of[task] = services.list_models(task)
+        except FtuiError as err:  # a broken catalog must not keep the app from starting: say it
+            models_of[task], catalog_problem = [], error_message(err)
+    choices_of = {task: model_choices(models_of[task]) for task in TASKS}
+    choices, default_model = choices_of["text"]
+    models = models_of["text"]
     start_lr, start_epochs = recommended(models, default_model)
 
     with gr.Tab("2 · Train", id="train", elem_id="tab-train"):
@@ -108,6 +120,12 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                 max_length = gr.Slider(16, 512, value=TRAIN_DEFAULTS.max_length, step=8,
                                        label="Max sequence length (tokens)", elem_id="max-length",
                                        info="Longer texts are cut; shorter is faster.")
+            with gr.Row(visible=False) as image_row:
+                image_size = gr.Slider(32, 512, value=224, step=32, label="Image size (px)", elem_id="image-size",
+                                       info="Pictures are resized to this square; the model's own size is best.")
+                augment = gr.Checkbox(value=True, label="Augment (random crop + flip)", elem_id="augment")
+                head_only = gr.Checkbox(value=False, label="Train only the head (freeze the backbone)",
+                                        elem_id="head-only", info="Faster; for very small datasets.")
             with gr.Row():
                 weight_decay = gr.Number(TRAIN_DEFAULTS.weight_decay, label="Weight decay", minimum=0, maximum=1,
                                          step=0.01, elem_id="weight-decay")
@@ -184,10 +202,10 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         return show(snap, {**state, "rows": state["rows"] + new}, bool(new))
 
     def on_train(upload, validation_upload, text_col, label_col, val_fraction, model_id, custom, lr, n_epochs,
-                 batch, length, decay, warmup, seed_value, request: gr.Request):
+                 batch, length, decay, warmup, seed_value, size, augment_on, head, request: gr.Request):
         """train.click: [upload, validation_upload, text/label column, val_fraction, model, custom model,
-        learning rate, epochs, batch size, max length, weight decay, warm-up, seed] -> [current_run, *live].
-        Returns as soon as the run is queued; the timer takes it from there."""
+        learning rate, epochs, batch size, max length, weight decay, warm-up, seed, image size, augment,
+        head only] -> [current_run, *live]. Returns as soon as the run is queued; the timer takes it from there."""
         unchanged = (gr.skip(),) * (1 + len(live))
         if not upload:
             gr.Warning("Choose a training file on the Data tab first (or use the example dataset).")
@@ -195,11 +213,12 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         if not upload.get("ok"):
             gr.Warning(upload.get("error") or "Fix the problems shown on the Data tab first.")
             return unchanged
-        options = build_options(data_options(text_col, label_col, val_fraction, validation_upload),
-                                batch, length, decay, warmup, seed_value)
+        task = upload.get("task") or "text"
+        options = build_options(task, data_options(text_col, label_col, val_fraction, validation_upload),
+                                batch, length, decay, warmup, seed_value, size, augment_on, head)
         owner = owner_of(request)
         try:
-            run_id = services.start_run(owner, TASK, chosen_model(model_id, custom), None, lr, n_epochs, options,
+            run_id = services.start_run(owner, task, chosen_model(model_id, custom), None, lr, n_epochs, options,
                                         upload_id=upload["upload_id"])
             snap = services.run_status(owner, run_id, since=0)
         except FtuiError as err:
@@ -224,11 +243,21 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
 
     def on_model_pick(model_id):
         """model.change: [model] -> [learning_rate, epochs] from the catalog's recommendation, if any."""
-        return recommended(models, model_id)
+        return recommended([m for task in TASKS for m in models_of[task]], model_id)
 
+    per_task = [model, max_length, image_row]  # what changes with the task (see task_view)
     settings = [model, custom_model, learning_rate, epochs, advanced, batch_size, max_length, weight_decay,
-                warmup_ratio, seed]
+                warmup_ratio, seed, image_row, image_size, augment, head_only]
     advanced_keys = ("batch_size", "max_length", "weight_decay", "warmup_ratio", "seed")
+    image_keys = ("image_size", "augment", "train_head_only")
+
+    def task_view(task: str, model_value=None) -> tuple:
+        """Updates for `per_task`: the task's models (keeping a still valid choice), and the settings
+        that apply to it (token length for texts; size, augmentation, head-only for images)."""
+        task_choices, task_default = choices_of.get(task, choices_of["text"])
+        valid = any(value == model_value for _, value in task_choices)
+        return (gr.update(choices=task_choices, value=model_value if valid else task_default),
+                gr.update(visible=task != "image"), gr.update(visible=task == "image"))
 
     def restore(run_id, request: gr.Request):
         """demo.load: [current_run] -> settings. After a reload the widgets show the settings of the
@@ -239,26 +268,43 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             config = None
         if not config:
             return tuple(gr.skip() for _ in settings)
-        train = config.get("train", {})
+        train, task = config.get("train", {}), config.get("task", "text")
         values = [train.get(k, getattr(TRAIN_DEFAULTS, k)) for k in advanced_keys]
-        in_catalog = any(value == config.get("model") for _, value in choices)
+        in_catalog = any(value == config.get("model") for _, value in choices_of.get(task, choices_of["text"])[0])
+        model_update, _, image_visible = task_view(task, config.get("model"))
         # Opened when the run changed an advanced setting: the sliders inside a closed accordion are not
         # mounted in the browser yet, and one mounted later can show its initial value instead.
         changed = values != [getattr(TRAIN_DEFAULTS, k) for k in advanced_keys]
-        return (config["model"] if in_catalog else gr.skip(), "" if in_catalog else config.get("model", ""),
+        image_values = [train.get(k, getattr(TRAIN_DEFAULTS, k)) for k in image_keys]
+        if not image_values[0]:
+            image_values[0] = gr.skip()  # 0 = the model's own size: leave the slider as it is
+        return (model_update, "" if in_catalog else config.get("model", ""),
                 config.get("learning_rate"), config.get("epochs"), gr.Accordion(open=True) if changed else gr.skip(),
-                *values)
+                *values, image_visible, *image_values)
 
     def on_data(upload, validation_upload):
         """upload.change / validation_upload.change: [upload, validation_upload] -> [data_line]."""
         return data_sentence(upload, validation_upload)
 
+    def on_task(upload, model_value, lr, n_epochs):
+        """upload.change: [upload, model, learning_rate, epochs] -> [*per_task, learning_rate, epochs].
+        The models follow the data's task; the recommended lr/epochs come with a newly picked model."""
+        task = (upload or {}).get("task") or "text"
+        updates = task_view(task, model_value)
+        new_model = updates[0].get("value")
+        if new_model == model_value:
+            return (*updates, gr.skip(), gr.skip())
+        return (*updates, *recommended(models_of.get(task, []), new_model))
+
     private = {"api_visibility": "private"}
     data.upload.change(on_data, [data.upload, data.validation_upload], [data_line], **private)
+    data.upload.change(on_task, [data.upload, model, learning_rate, epochs], [*per_task, learning_rate, epochs],
+                       **private)
     data.validation_upload.change(on_data, [data.upload, data.validation_upload], [data_line], **private)
     train.click(on_train, [data.upload, data.validation_upload, data.text_column, data.label_column,
                            data.val_fraction, model, custom_model, learning_rate, epochs, batch_size, max_length,
-                           weight_decay, warmup_ratio, seed, ], [current_run, *live], **private)
+                           weight_decay, warmup_ratio, seed, image_size, augment, head_only], [current_run, *live],
+                **private)
     # Ticks are cheap reads of a snapshot: never queue them behind other work, never flash a spinner.
     timer.tick(on_tick, [current_run, poll], live, concurrency_limit=None, show_progress="hidden", **private)
     stop.click(on_stop, [current_run], [state_text], concurrency_limit=None, **private)

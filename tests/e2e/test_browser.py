@@ -162,3 +162,40 @@ def test_example_dataset_in_one_click(page, app_url):
     page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('500 examples')")
     # ham and spam bars (the chart draws a moment after the summary text)
     page.wait_for_function("() => document.querySelectorAll('#class-histogram g.mark-rect path').length === 2")
+
+
+def test_images_example_train_and_predict_a_picture(page, app_url, tmp_path):
+    """The image path in a real browser: example ZIP in one click, gallery, EfficientNet-Lite0 at 64 px,
+    charts, then a picture predicted from a file upload."""
+    import zipfile
+
+    example = Path(__file__).resolve().parents[2] / "assets" / "examples" / "ants_bees_sample.zip"
+    with zipfile.ZipFile(example) as archive:
+        bee = next(n for n in archive.namelist() if n.startswith("bees/"))
+        picture = tmp_path / "bee.jpg"
+        picture.write_bytes(archive.read(bee))
+
+    page.goto(app_url)
+    page.click("#use-example-images")
+    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('60 images')")
+    page.wait_for_function("() => document.querySelectorAll('#data-gallery img').length >= 4")  # thumbnails
+    shot(page, "6-image-data")
+
+    open_tab(page, "2 · Train")
+    page.wait_for_function("() => document.querySelector('#model input')?.value.includes('EfficientNet')")
+    page.locator("#epochs input").fill("2")
+    page.locator("#advanced").get_by_text("Advanced").click()
+    page.locator("#image-size input[type=number]").fill("64")
+    page.locator("#batch-size input[type=number]").fill("4")  # a dozen steps: a line, not two dots
+    page.click("#train-btn")
+    page.wait_for_function(LINES_DRAWN, arg="#loss-plot", timeout=180_000)
+    page.wait_for_function("() => /finished|stopped|failed/.test(document.querySelector('#run-state').innerText)",
+                           timeout=300_000)
+    assert "finished" in page.locator("#run-state").inner_text()
+    shot(page, "7-image-trained")
+
+    open_tab(page, "3 · Predict")
+    page.wait_for_function("() => document.querySelector('#predict-run input')?.value.includes('efficientnet')")
+    page.locator("#predict-image input[type=file]").set_input_files(str(picture))
+    page.wait_for_function("() => /ants|bees/.test(document.querySelector('#predict-label').innerText)")
+    shot(page, "8-image-predict")
