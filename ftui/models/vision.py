@@ -89,6 +89,9 @@ def transformers_model(source: ModelSource, labels: list[str], image_size: int):
 
     processor = load_processor(AutoImageProcessor, source)
     model, head = build_classifier(AutoModelForImageClassification, source, labels)
+    fixed = getattr(model.config, "image_size", None)
+    if isinstance(fixed, int) and fixed > 0:
+        image_size = fixed  # ViT-like models have position embeddings for exactly this size
     return model, head, preprocessing_of(processor, image_size)
 
 
@@ -118,7 +121,9 @@ def preprocessing_of(processor, image_size: int):
     """The transformers image processor's size and mean/std as our ImagePreprocessing."""
     from ftui.tasks.image_batches import ImagePreprocessing
 
-    size = getattr(processor, "crop_size", None) or getattr(processor, "size", None) or {}
+    # crop_size only counts when the processor crops (transformers gives every processor a default one)
+    cropped = getattr(processor, "do_center_crop", False) and getattr(processor, "crop_size", None)
+    size = cropped or getattr(processor, "size", None) or {}
     native = size.get("height") or size.get("shortest_edge") or 224 if isinstance(size, dict) else 224
     normalize = getattr(processor, "do_normalize", True)
     mean = tuple(processor.image_mean) if normalize else (0.0, 0.0, 0.0)
@@ -157,7 +162,8 @@ cfg = json.load(open("model/config.json")); p = cfg["preprocessing"]
 net.load_state_dict(load_file("model/model.safetensors")); net.eval()
 prep = T.Compose([T.Resize(p["resize"]), T.CenterCrop(p["image_size"]), T.ToTensor(), T.Normalize(p["mean"], p["std"])])
 x = prep(Image.open("photo.jpg").convert("RGB")).unsqueeze(0)
-probs = net(x).softmax(-1)[0]
+with torch.no_grad():
+    probs = net(x).softmax(-1)[0]
 print({{cfg["id2label"][str(i)]: round(float(v), 3) for i, v in enumerate(probs)}})
 ```
 

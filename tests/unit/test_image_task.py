@@ -114,3 +114,28 @@ def test_image_options_are_checked():
         RunConfig.build("image", "m", "u", 1e-3, 1, {"image_size": 8})
     with pytest.raises(FtuiError):
         RunConfig.build("image", "m", "u", 1e-3, 1, {"augment": "maybe"})
+
+
+def test_a_local_transformers_image_model_trains_and_reloads(tmp_path, image_zip):
+    """The transformers path (hub ids, local folders) on a tiny random ViT folder built from a config:
+    no hub needed, the same code as for google/vit-base-patch16-224."""
+    from transformers import AutoModelForImageClassification, ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    folder = tmp_path / "tiny-vit"
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, num_labels=5)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    services = Services(tmp_path / "runs")
+    try:
+        run_id = services.start_run(None, "image", str(folder), image_zip, 1e-3, 1, {"batch_size": 8})
+        run_dir = services.store.run_dir(None, run_id)
+        assert services.jobs.wait(run_dir, 120) == "finished", read_status(run_dir).get("error")
+        picture_path = tmp_path / "red.png"
+        picture_path.write_bytes(picture("red", 3))
+        ours = services.predict(None, run_id, str(picture_path))
+        assert set(ours) == {"red", "blue"} and abs(sum(ours.values()) - 1) < 1e-4
+        plain = AutoModelForImageClassification.from_pretrained(run_dir / "model")  # without ftui
+        assert plain.config.id2label == {0: "blue", 1: "red"} and plain.config.image_size == 32
+    finally:
+        services.close()

@@ -106,3 +106,13 @@ def test_a_folder_upload_skips_and_lists_bad_files_and_trains_on_the_rest(tmp_pa
     assert summary["formats"] == {"PNG": 8} and len(summary["samples"]["ants"]) == 4
     assert "images_skipped" in {i.code for i in examples.issues}
     assert not any(i.severity == "error" for i in examples.issues)
+
+
+def test_a_class_with_a_single_image_blocks_training(tmp_path):
+    for label, n in (("cats", 3), ("dogs", 1)):
+        (tmp_path / label).mkdir()
+        for i in range(n):
+            color = (i * 50, 0, 0) if label == "cats" else (0, 0, 200)  # distinct: duplicates are skipped
+            (tmp_path / label / f"{i}.png").write_bytes(encoded(Image.new("RGB", (8, 8), color), "PNG"))
+    issues = [i for i in load_image_examples(tmp_path).issues if i.severity == "error"]
+    assert [(i.code, i.detail["label"]) for i in issues] == [("too_few_per_class", "dogs")]
