@@ -53,7 +53,7 @@ MESSAGES: dict[str, str] = {
     "unknown_task": "Unknown task '{task}'; tasks are: {tasks}.",
     # --- models ------------------------------------------------------------------------
     "unknown_model": "The model '{model}' is not in the catalog, not a local model folder, and not a hub id.",
-    "hub_unreachable": "The model '{model}' would come from the Hugging Face hub, which cannot be reached from this machine (and it is not cached).",
+    "hub_unreachable": "The model '{model}' has to be downloaded (from the Hugging Face hub or PyTorch's servers), which this machine cannot reach, and no copy is cached.",
     "model_load_failed": "The model '{model}' could not be loaded: {reason}.",
     "not_a_classifier_folder": "The folder '{path}' does not hold a transformers model (no config.json).",
     # --- runs --------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def test_hub_ids_offline_and_uncached_are_unreachable(name, empty_hf_cache, monk
     with pytest.raises(FtuiError) as err:
         resolve("text", name)
     assert err.value.code == "hub_unreachable"
-    assert err.value.to_dict()["message"].startswith(f"The model '{name}' would come from the Hugging Face hub")
+    assert err.value.to_dict()["message"].startswith(f"The model '{name}' has to be downloaded")
 
 
 def test_a_cached_hub_model_works_offline(empty_hf_cache, tiny_bert_dir, monkeypatch):
