@@ -113,7 +113,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                                       info="How big each update is; the default suits this model.")
             epochs = gr.Number(start_epochs, label="Epochs", precision=0, minimum=1, maximum=100,
                                elem_id="epochs", info="Passes over the training data.")
-        with gr.Accordion("Advanced", open=False, elem_id="advanced") as advanced:
+        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
             with gr.Row():
                 batch_size = gr.Slider(1, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label="Batch size",
                                        elem_id="batch-size")
@@ -246,10 +246,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         return recommended([m for task in TASKS for m in models_of[task]], model_id)
 
     per_task = [model, max_length, image_row]  # what changes with the task (see task_view)
-    settings = [model, custom_model, learning_rate, epochs, advanced, batch_size, max_length, weight_decay,
-                warmup_ratio, seed, image_row, image_size, augment, head_only]
-    advanced_keys = ("batch_size", "max_length", "weight_decay", "warmup_ratio", "seed")
-    image_keys = ("image_size", "augment", "train_head_only")
+    settings = [model, custom_model, learning_rate, epochs, image_row]
 
     def task_view(task: str, model_value=None) -> tuple:
         """Updates for `per_task`: the task's models (keeping a still valid choice), and the settings
@@ -260,27 +257,21 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                 gr.update(visible=task != "image"), gr.update(visible=task == "image"))
 
     def restore(run_id, request: gr.Request):
-        """demo.load: [current_run] -> settings. After a reload the widgets show the settings of the
-        run the page re-attached to, not the defaults, so what is on screen is what is training."""
+        """demo.load: [current_run] -> settings. After a reload the model, learning rate and epochs show
+        the run the page re-attached to, not the defaults. (Not the Advanced values: sliders inside a
+        closed accordion are not mounted, and a value sent to them was sometimes shown as the slider's
+        initial one in the browser tests; a wrong number is worse than the default.)"""
         try:
             config = services.run_config(owner_of(request), run_id) if run_id else None
         except FtuiError:
             config = None
         if not config:
             return tuple(gr.skip() for _ in settings)
-        train, task = config.get("train", {}), config.get("task", "text")
-        values = [train.get(k, getattr(TRAIN_DEFAULTS, k)) for k in advanced_keys]
+        task = config.get("task", "text")
         in_catalog = any(value == config.get("model") for _, value in choices_of.get(task, choices_of["text"])[0])
         model_update, _, image_visible = task_view(task, config.get("model"))
-        # Opened when the run changed an advanced setting: the sliders inside a closed accordion are not
-        # mounted in the browser yet, and one mounted later can show its initial value instead.
-        changed = values != [getattr(TRAIN_DEFAULTS, k) for k in advanced_keys]
-        image_values = [train.get(k, getattr(TRAIN_DEFAULTS, k)) for k in image_keys]
-        if not image_values[0]:
-            image_values[0] = gr.skip()  # 0 = the model's own size: leave the slider as it is
-        return (model_update, "" if in_catalog else config.get("model", ""),
-                config.get("learning_rate"), config.get("epochs"), gr.Accordion(open=True) if changed else gr.skip(),
-                *values, image_visible, *image_values)
+        return (model_update, "" if in_catalog else config.get("model", ""), config.get("learning_rate"),
+                config.get("epochs"), image_visible)
 
     def on_data(upload, validation_upload):
         """upload.change / validation_upload.change: [upload, validation_upload] -> [data_line]."""

@@ -117,7 +117,6 @@ def test_upload_train_watch_reload_predict(page, app_url, reviews, tiny_bert_dir
     # the widgets show the run's own settings again, not the defaults
     page.wait_for_function("() => document.querySelector('#epochs input')?.value === '100'")
     assert page.locator("#custom-model textarea, #custom-model input").first.input_value() == str(tiny_bert_dir)
-    page.wait_for_function("() => document.querySelector('#batch-size input[type=number]')?.value === '4'")
     # the chosen dataset is remembered too (Train would not ask for a file again)
     page.wait_for_function("() => document.querySelector('#train-data')?.innerText.includes('reviews.csv')")
     page.wait_for_function("() => document.querySelectorAll('#val-plot g.mark-symbol path, "
