@@ -37,6 +37,17 @@ def build_classifier(auto_class: Any, source: ModelSource, labels: list[str]) ->
     return model, frozenset(new & names)
 
 
+def load_tuned(auto_class: Any, model_dir: Path) -> tuple[Any, list[str]]:
+    """(model in eval mode, labels in class-id order) of a tuned transformers model folder (a run's model/)."""
+    model_dir = Path(model_dir)
+    try:
+        model = auto_class.from_pretrained(model_dir, trust_remote_code=False, **safetensors_kwargs(str(model_dir)))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise FtuiError("model_load_failed", model=model_dir.name, reason=_short(exc)) from exc
+    id2label = model.config.id2label
+    return model.eval(), [str(id2label[i]) for i in range(len(id2label))]
+
+
 def load_processor(auto_class: Any, source_or_folder: ModelSource | str | Path) -> Any:
     location = source_or_folder.location if isinstance(source_or_folder, ModelSource) else str(source_or_folder)
     model_id = source_or_folder.id if isinstance(source_or_folder, ModelSource) else location

@@ -98,23 +98,18 @@ def transformers_model(source: ModelSource, labels: list[str], image_size: int):
 def load_transformers(model_dir: Path):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    from ftui.models.build import load_processor, safetensors_kwargs
+    from ftui.models.build import load_processor, load_tuned
     from ftui.tasks.image_batches import ImagePreprocessing
 
-    try:
-        model = AutoModelForImageClassification.from_pretrained(
-            model_dir, trust_remote_code=False, **safetensors_kwargs(str(model_dir)))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise FtuiError("model_load_failed", model=model_dir.name, reason=str(exc)[:300]) from exc
+    model, labels = load_tuned(AutoModelForImageClassification, model_dir)
     processor = load_processor(AutoImageProcessor, model_dir)
-    saved = model_dir / "ftui_preprocessing.json"
+    saved = Path(model_dir) / "ftui_preprocessing.json"
     if saved.is_file():
         spec = ImagePreprocessing.from_dict(json.loads(saved.read_text(encoding="utf-8")))
         spec.hf_processor = processor
     else:
         spec = preprocessing_of(processor, 0)
-    id2label = model.config.id2label
-    return model.eval(), spec, [str(id2label[i]) for i in range(len(id2label))]
+    return model, spec, labels
 
 
 def preprocessing_of(processor, image_size: int):

@@ -61,18 +61,10 @@ class TextTask:
     def load(self, model_dir: Path) -> tuple[Any, Any, list[str]]:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ftui.models.build import load_processor, safetensors_kwargs
+        from ftui.models.build import load_processor, load_tuned
 
-        model_dir = Path(model_dir)
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                model_dir, trust_remote_code=False, **safetensors_kwargs(str(model_dir)))
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise FtuiError("model_load_failed", model=model_dir.name, reason=str(exc)[:300]) from exc
-        tokenizer = load_processor(AutoTokenizer, model_dir)
-        id2label = model.config.id2label
-        labels = [str(id2label[i]) for i in range(len(id2label))]
-        return model.eval(), tokenizer, labels
+        model, labels = load_tuned(AutoModelForSequenceClassification, model_dir)
+        return model, load_processor(AutoTokenizer, model_dir), labels
 
 
 class TextBatches:
