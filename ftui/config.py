@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from ftui.errors import FtuiError
 
-TASKS = ("text", "image")  # audio joins here
+TASKS = ("text", "image", "audio")
 MAX_EPOCHS = 100
 
 
@@ -38,6 +38,8 @@ class TrainOptions:
     image_size: int = 0  # images: pixels per side fed to the model; 0: the backbone's own size
     augment: bool = True  # images: random resized crop + horizontal flip on training images
     train_head_only: bool = False  # freeze the pretrained body; only the new head learns
+    clip_seconds: float = 0  # audio: seconds fed to the model (longer clips cut, shorter padded); 0: the model's own
+    early_stopping_patience: int = 0  # stop after this many evaluations without a better validation score; 0: off
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class RunConfig:
             image_size=0 if t.image_size in (None, "", 0) else _int("image_size", t.image_size, 32, 1024),
             augment=_flag("augment", t.augment),
             train_head_only=_flag("train_head_only", t.train_head_only),
+            clip_seconds=0.0 if t.clip_seconds in (None, "", 0) else _ranged("clip_seconds", t.clip_seconds, 0.5, 30),
+            early_stopping_patience=_int("early_stopping_patience", t.early_stopping_patience, 0, 1000),
         )
         if not self.model:
             raise FtuiError("unknown_model", model="")

@@ -45,6 +45,18 @@ MESSAGES: dict[str, str] = {
     "skip_too_many_pixels": "Too many pixels (over {limit_mp} megapixels): possibly a decompression bomb.",
     "skip_duplicate": "Exact duplicate of another image.",
     "skip_missing": "Listed in the manifest, but not found in the ZIP.",
+    # --- audio archives and audio files ----------------------------------------------
+    "no_audio": "The ZIP has no readable audio files ({skipped} files skipped); use WAV, FLAC, OGG/Opus or MP3.",
+    "no_audio_class_folders": "No class folders were found: put each class's audio files in a folder named after the class (or add a CSV with file name and label columns).",
+    "audio_skipped": "{count} file(s) were skipped (unsupported format, not audio, empty, truncated, corrupt or duplicate); see the list.",
+    "unsupported_audio": "{name}: m4a/AAC/MP4 audio is not supported; convert it to WAV, FLAC, OGG or MP3.",
+    "unreadable_audio": "The audio file '{name}' could not be read ({reason}).",
+    "skip_unsupported_format": "Unsupported audio format (m4a/AAC/MP4, WMA, AMR or WebM): convert it to WAV, FLAC, OGG or MP3.",
+    "skip_not_audio": "Not an audio file.",
+    "skip_empty": "Empty: no audio in it (0 bytes or 0 samples).",
+    "skip_truncated": "Truncated: the file ends before the audio its header announces (an incomplete copy or download).",
+    "skip_audio_corrupt": "Corrupt audio: it could not be decoded (damaged or cut short).",
+    "skip_audio_duplicate": "Exact duplicate of another audio file.",
     # --- configuration -----------------------------------------------------------------
     "bad_learning_rate": "The learning rate must be a number above 0 (got {value}).",
     "bad_epochs": "Epochs must be a whole number from 1 to {maximum} (got {value}).",
@@ -60,9 +72,26 @@ MESSAGES: dict[str, str] = {
     "unknown_run": "Run '{run_id}' was not found.",
     "run_not_ready": "Run '{run_id}' has no trained model yet (state: {state}).",
     "run_active": "Run '{run_id}' is still {state}.",
+    "delete_active_run": "Run '{run_id}' is still {state}: stop it first, then delete it (deleting does not stop a run).",
+    "bad_run_name": "A run name can have at most {limit} characters.",
+    "bad_export_format": "Unknown export format '{format}': use 'zip' (the model in its own format) or 'onnx'.",
+    "checkpoint_corrupt": "Run '{run_id}' cannot be resumed: its saved training state is damaged ({reason}). Nothing was changed; start a new run instead.",
+    "no_checkpoint": "Run '{run_id}' has no saved training state to continue from; start a new run instead.",
+    "run_not_resumable": "Run '{run_id}' is {state}: {how}.",
     "empty_input": "Please type or upload something to predict.",
     "wrong_input_kind": "This run classifies {expected}, but it was given {given}; {how}.",
     "training_failed": "Training failed: {reason}.",
+    # --- export --------------------------------------------------------------------------
+    "export_run_failed": "Run '{run_id}' failed, so there is no model to export.",
+    "export_not_ready": "Run '{run_id}' has no model to export (state: {state}); only finished or stopped runs can be exported.",
+    "onnx_export_failed": "The model of run '{run_id}' could not be exported to ONNX: {reason}.",
+    "onnx_parity_failed": "The ONNX file of run '{run_id}' does not match the PyTorch model (largest logit difference {max_abs_diff:.2g}, allowed {tolerance:g}); do not use it as is.",
+    # --- evaluation and batch prediction -------------------------------------------------
+    "no_validation_split": "Run '{run_id}' has no validation split; upload a labelled file to evaluate it.",
+    "no_known_labels": "None of the labels in '{source}' ({labels}) is one the run was trained on ({known}).",
+    "unknown_evaluation": "Evaluation '{name}' of run '{run_id}' was not found.",
+    "empty_batch": "The file '{name}' holds nothing to classify ({skipped} item(s) skipped).",
+    "skip_empty_text": "Empty text.",
 }
 
 

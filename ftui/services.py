@@ -18,6 +18,7 @@ from ftui.runs.store import RunStore, read_json, update_status, write_json_atomi
 from ftui.tasks import get_task
 
 MB = 1024 * 1024
+MAX_RUN_NAME = 80
 
 
 class Services:
@@ -68,6 +69,16 @@ class Services:
         if size > self.max_upload_bytes:
             raise FtuiError("file_too_large", name=name, size_mb=size / MB, limit_mb=self.max_upload_bytes / MB)
         return self.store.save_upload(owner, path, name)
+
+    def upload_task(self, owner: str | None, upload_id: str) -> str:
+        """The task an upload is for, told from the file itself: a ZIP of sounds is audio, any other ZIP
+        is images (its reader then says what is wrong), everything else a table of texts."""
+        from ftui.data.archive import media_kind
+
+        path = self.store.upload_path(owner, upload_id)
+        if path.suffix.lower() != ".zip":
+            return "text"
+        return "audio" if media_kind(path) == "audio" else "image"
 
     def inspect_dataset(self, owner: str | None, task: str, file: str | Path | None, options: dict | None = None,
                         upload_id: str | None = None) -> dict:
@@ -141,11 +152,71 @@ class Services:
         self.jobs.cancel(run_dir)
         return self.run_status(owner, run_id, since=10**9)
 
+    def resume_run(self, owner: str | None, run_id: str, extra_epochs: int = 0) -> str:
+        """extra_epochs=0: continue a stopped, interrupted (or crashed) run from its last checkpoint, with
+        the results it would have had uninterrupted. extra_epochs=N: train a finished or stopped run N
+        more epochs. The run is queued again (same id); a damaged checkpoint changes nothing."""
+        from ftui.config import MAX_EPOCHS
+        from ftui.engine import checkpoint
+        from ftui.engine.jobs import whole_number
+
+        run_dir = self.store.run_dir(owner, run_id)
+        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+        if state in ("queued", "running") or self.jobs.is_active(run_dir):
+            raise FtuiError("run_active", run_id=run_id, state=state or "queued")
+        extra = whole_number(extra_epochs)
+        config = RunConfig.from_dict(read_json(run_dir / "config.json", {}))
+        if extra is None or extra < 0:
+            raise FtuiError("bad_epochs", value=extra_epochs, maximum=MAX_EPOCHS - config.epochs)
+        if state == "finished" and extra == 0:
+            raise FtuiError("run_not_resumable", run_id=run_id, state=state, how="ask for more epochs to train it further")
+        if state == "failed" and checkpoint.find(run_dir) is None:
+            raise FtuiError("no_checkpoint", run_id=run_id)
+        source = self._resolve_model(owner, config.task, config.model)
+        self.jobs.resume(run_dir, config, source, extra_epochs=extra)
+        return run_id
+
     def list_runs(self, owner: str | None) -> list[dict]:
         return self.store.list(owner)
 
     def run_config(self, owner: str | None, run_id: str) -> dict:
         return read_json(self.store.run_dir(owner, run_id) / "config.json", {})
+
+    def rename_run(self, owner: str | None, run_id: str, name: str) -> dict:
+        """A display name for a run (config.json's `name`; the id stays). Empty clears it."""
+        run_dir = self.store.run_dir(owner, run_id)
+        name = " ".join(str(name or "").split())
+        if len(name) > MAX_RUN_NAME:
+            raise FtuiError("bad_run_name", limit=MAX_RUN_NAME)
+        config = read_json(run_dir / "config.json", {})
+        write_json_atomic(run_dir / "config.json", {**config, "name": name})
+        return self.store.summary(run_dir)
+
+    def delete_run(self, owner: str | None, run_id: str) -> dict:
+        """Remove a run and all its files. An active (queued or running) run is refused, not stopped:
+        deleting should never be the way a training ends by surprise; stop it first."""
+        run_dir = self.store.run_dir(owner, run_id)
+        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+        if self.jobs.is_active(run_dir) or state in ("queued", "running"):
+            raise FtuiError("delete_active_run", run_id=run_id, state=state)
+        with self._predictors_lock:
+            self._predictors.pop(run_dir / "model", None)
+        self.store.delete(owner, run_id)
+        return {"run_id": run_id, "deleted": True}
+
+    def export_run(self, owner: str | None, run_id: str, format: str = "zip") -> dict:
+        """A download of the tuned model: "zip" (the ecosystem's own format + model card) or "onnx"
+        (ONNX + an automatic parity check against PyTorch on validation inputs)."""
+        from ftui import export
+
+        run_dir = self.store.run_dir(owner, run_id)
+        kind = str(format or "").strip().lower()
+        if kind == "zip":
+            path = export.export_zip(run_dir)
+            return {"format": "zip", "path": str(path), "size_bytes": path.stat().st_size}
+        if kind == "onnx":
+            return {"format": "onnx", **export.export_onnx(run_dir)}
+        raise FtuiError("bad_export_format", format=format)
 
     # -- prediction -----------------------------------------------------------------
     def predict(self, owner: str | None, run_id: str, input, top_k: int = 5, *,
@@ -184,6 +255,86 @@ class Services:
                 self._predictors.popitem(last=False)
         return predictor
 
+    # -- evaluation and batch prediction --------------------------------------------------
+    # Files: run_dir/eval/<validation | file-<hash>>/{evaluation.json, predictions.jsonl, confusion.png}
+    # and run_dir/predictions/<file>-<upload>.csv (see ftui/evaluation.py).
+    def evaluate(self, owner: str | None, run_id: str, file: str | Path | None = None,
+                 upload_id: str | None = None, progress=None) -> dict:
+        """Metrics, confusion matrix and per-example predictions of a finished run: on its own frozen
+        validation split (no file), or on an uploaded labelled file read with the run's task."""
+        from ftui import evaluation
+        from ftui.data.split import read_split
+
+        run_dir, config = self._ready_run(owner, run_id)
+        if file is None and upload_id is None:
+            inputs, labels = read_split(run_dir / "data", "validation")
+            if not inputs:
+                raise FtuiError("no_validation_split", run_id=run_id)
+            source = "validation"
+        else:
+            upload_id = upload_id or self.accept_upload(owner, file)
+            path = self.store.upload_path(owner, upload_id)
+            examples = _read_labelled(get_task(config.task), path, config.data)
+            inputs, labels = list(examples.inputs), list(examples.labels)
+            if examples.validation is not None:  # an image ZIP's val/ folder is test data here too
+                inputs += examples.validation.inputs
+                labels += examples.validation.labels
+            if not inputs:
+                raise FtuiError("empty_batch", name=path.name, skipped=0)
+            source = path.name
+        return evaluation.evaluate_run(run_dir, self._predictor(run_dir), inputs, labels, source,
+                                       progress=progress)
+
+    def evaluation_examples(self, owner: str | None, run_id: str, eval_name: str, true_label: str,
+                            pred_label: str, limit: int = 24) -> list[dict]:
+        """The examples behind one confusion-matrix cell, most confident first."""
+        from ftui import evaluation
+
+        run_dir = self.store.run_dir(owner, run_id)
+        return evaluation.cell_examples(run_dir, eval_name, true_label, pred_label, limit=limit)
+
+    def list_evaluations(self, owner: str | None, run_id: str) -> list[dict]:
+        """Every evaluation of a run (full results, with file paths), newest first."""
+        from ftui import evaluation
+
+        return evaluation.list_evaluations(self.store.run_dir(owner, run_id))
+
+    def predict_batch(self, owner: str | None, run_id: str, file: str | Path | None = None,
+                      upload_id: str | None = None, progress=None) -> dict:
+        """Classify every input of an unlabelled file (texts: a table or lines; images/audio: a ZIP)
+        into run_dir/predictions/<file>-<upload>.csv. progress(done, total) after each chunk."""
+        from ftui import evaluation
+        from ftui.data.images import MAX_PIXELS
+        from ftui.data.unlabelled import read_unlabelled
+        from ftui.messages import describe
+        from ftui.runs.store import safe_filename
+
+        run_dir, config = self._ready_run(owner, run_id)
+        upload_id = upload_id or self.accept_upload(owner, file)
+        path = self.store.upload_path(owner, upload_id)
+        column = config.data.text_column if config.task == "text" else None
+        try:
+            batch = read_unlabelled(config.task, path, text_column=column)
+        except FtuiError as err:
+            if err.code != "missing_column":
+                raise
+            batch = read_unlabelled(config.task, path)  # the training file's column name is not in this one
+        predictor = self._predictor(run_dir)
+        out = run_dir / "predictions" / f"{Path(safe_filename(path.name)).stem}-{upload_id[2:10]}.csv"
+        evaluation.predict_batch(predictor, batch.inputs, batch.names, out, progress)
+        limit = {"limit_mp": MAX_PIXELS // 1_000_000}
+        skipped = [{**s, "message": describe(s["code"], limit)} for s in batch.skipped]
+        return {"csv": str(out), "n": len(batch.inputs), "skipped": skipped, "labels": list(predictor.labels),
+                "source": path.name}
+
+    def _ready_run(self, owner: str | None, run_id: str) -> tuple[Path, RunConfig]:
+        """(run folder, config) of a run that ended with a model; else run_not_ready."""
+        run_dir = self.store.run_dir(owner, run_id)
+        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+        if state not in ("finished", "stopped") or not (run_dir / "model" / "config.json").is_file():
+            raise FtuiError("run_not_ready", run_id=run_id, state=state)
+        return run_dir, RunConfig.from_dict(read_json(run_dir / "config.json", {}))
+
 
 def _data_options(options: dict | None) -> DataOptions:
     """The data part of an options dict (inspect ignores training options, but rejects unknown keys).
@@ -194,15 +345,20 @@ def _data_options(options: dict | None) -> DataOptions:
 
 
 def _check_input_kind(task: str, value, allow_paths: bool) -> None:
-    """A text run needs a string; an image run a picture (see Services.predict), never plain text."""
-    if task == "image":
-        if isinstance(value, Path) or hasattr(value, "__array_interface__") or hasattr(value, "getpixel"):
-            return  # a checked upload, a numpy array or a PIL image
+    """A text run needs a string; an image run a picture, an audio run a sound (see Services.predict)."""
+    if task in ("image", "audio"):
+        if isinstance(value, Path):
+            return  # a checked upload
+        if task == "image" and (hasattr(value, "__array_interface__") or hasattr(value, "getpixel")):
+            return  # a numpy array or a PIL image
+        if task == "audio" and isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int):
+            return  # (sample rate, samples): a microphone recording
         if isinstance(value, str) and allow_paths and _is_file(value):
             return
         given = "text" if isinstance(value, str) else f"a {type(value).__name__}"
-        raise FtuiError("wrong_input_kind", expected="images", given=given,
-                        how="send a picture file (from a script: gradio_client.handle_file(path))")
+        what = "a picture" if task == "image" else "a sound file (WAV, FLAC, OGG or MP3)"
+        raise FtuiError("wrong_input_kind", expected=f"{task}s" if task == "image" else task, given=given,
+                        how=f"send {what} (from a script: gradio_client.handle_file(path))")
     if not isinstance(value, str):
         given = "a file" if isinstance(value, (Path, dict)) else f"a {type(value).__name__}"
         raise FtuiError("wrong_input_kind", expected=task, given=given, how="send the text itself as a string")
@@ -225,3 +381,15 @@ def _raise_first_error(issues) -> None:
     for issue in issues:
         if issue.severity == "error":
             raise FtuiError(issue.code, **issue.detail)
+
+
+def _read_labelled(task, path: Path, data: DataOptions):
+    """A labelled evaluation file, read as the run's training file was (same column choices), or with
+    the columns detected afresh when this file names them differently. Dataset warnings (one class,
+    few examples) do not matter here: any labelled examples can be scored."""
+    try:
+        return task.read(path, data)
+    except FtuiError as err:
+        if err.code != "missing_column":
+            raise
+        return task.read(path, DataOptions())

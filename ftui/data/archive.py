@@ -33,6 +33,13 @@ FILE_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", 
 LABEL_COLUMNS = ("label", "class", "category", "target", "y", "labels")
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
+# Which kind of media an archive holds is told from its names alone (media_kind), so these live here,
+# free of numpy and soundfile; ftui.data.audio re-exports the audio ones.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"})  # what soundfile decodes
+# Audio all the same (so an m4a ZIP is an audio upload, told why it fails) but libsndfile cannot decode it.
+UNSUPPORTED_AUDIO_EXTENSIONS = frozenset({".m4a", ".m4b", ".aac", ".mp4", ".wma", ".amr", ".3gp", ".3g2",
+                                          ".webm", ".mka"})
 
 
 @dataclass
@@ -132,6 +139,27 @@ def _size(n: int) -> str:
     return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.0f} MB"
 
 
+def media_kind(path: Path) -> str | None:
+    """What most files of a ZIP are, "audio" or "image", told from the names without extracting (so
+    the app can pick the task for an upload); None for a bad ZIP, one holding neither, or a tie."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [info.filename.replace("\\", "/") for info in archive.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, OSError):
+        return None
+    audio = images = 0
+    for name in names:
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if not parts or ignored(parts):
+            continue
+        suffix = Path(parts[-1]).suffix.lower()
+        audio += suffix in AUDIO_EXTENSIONS or suffix in UNSUPPORTED_AUDIO_EXTENSIONS
+        images += suffix in IMAGE_EXTENSIONS
+    if audio == images:  # nothing of either (a tie too: no honest guess)
+        return None
+    return "audio" if audio > images else "image"
+
+
 # -- layouts ------------------------------------------------------------------------------
 def list_images(root: Path) -> Listing:
     """Which file has which label. Raises FtuiError no_class_folders / bad_manifest."""
@@ -148,6 +176,9 @@ def list_images(root: Path) -> Listing:
     if _class_dirs(root):
         return Listing(root=root, layout="class_folders", train=_class_folder_items(root))
     raise FtuiError("no_class_folders")
+
+
+list_files = list_images  # the layouts say nothing about images: audio uploads use the same listing
 
 
 def _visible(folder: Path) -> list[Path]:

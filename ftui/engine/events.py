@@ -1,7 +1,9 @@
 """Typed training events. The loop emits them; sinks (observers) only record them.
 
-Each event serialises to one line of metrics.jsonl: {"event": "<ClassName>", ...fields}.
-`metric_rows` turns those lines into the rows the charts, `run_status` and the tests read.
+Each event serialises to one line of metrics.jsonl: {"event": "<ClassName>", ...fields}; optional
+fields (those after `# optional`, with a default) are written only when set, so the log of a plain
+run reads as before and old logs still load. `metric_rows` turns those lines into the rows the
+charts, `run_status` and the tests read; `drop_after` is what a resume keeps of them.
 """
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ class RunStarted:
     n_train: int
     n_validation: int
     time: float
+    # optional: a resumed run (from checkpoints/last at `start_step`)
+    start_step: int = 0
+    best: dict | None = None  # best evaluation so far {step, epoch, accuracy, loss}, from the checkpoint
+    extended_from_epochs: int | None = None  # "train N more epochs": the epochs the run had before
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class EvalLogged:
     loss: float
     accuracy: float
     elapsed_s: float
+    # optional
+    is_best: bool = False  # the best so far (higher accuracy; a tie goes to the lower loss): model/ now holds it
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class RunFinished:
     state: str  # "finished" or "stopped" (cancelled: the model learned so far is kept)
     step: int
     elapsed_s: float
+    # optional
+    stopped_early: bool = False  # finished by early stopping (no better evaluation in `patience` tries)
 
 
 @dataclass(frozen=True)
@@ -63,12 +73,23 @@ EVENT_TYPES = {cls.__name__: cls for cls in (RunStarted, StepLogged, EvalLogged,
 
 
 def to_record(event: Event) -> dict:
-    return {"event": type(event).__name__, **dataclasses.asdict(event)}
+    record = {"event": type(event).__name__}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if f.default is dataclasses.MISSING or value != f.default:  # optional fields: only when set
+            record[f.name] = dict(value) if isinstance(value, dict) else value
+    return record
 
 
 def from_record(record: dict) -> Event:
     record = dict(record)
     return EVENT_TYPES[record.pop("event")](**record)
+
+
+def drop_after(records: list[dict], step: int) -> list[dict]:
+    """The records a run resumed at `step` keeps: everything logged up to that step (a crash can leave
+    rows past the last checkpoint; the resumed run logs those steps again)."""
+    return [r for r in records if not isinstance(r.get("step"), (int, float)) or r["step"] <= step]
 
 
 def metric_rows(records: list[dict]) -> list[dict]:

@@ -2,6 +2,7 @@
 
     jobs = JobManager(store, max_concurrent=1)
     jobs.submit(run_dir, config, source)   # returns at once; state "queued" until a slot frees
+    jobs.resume(run_dir, config, source, extra_epochs=0)  # continue from checkpoints/last, same queue
     jobs.snapshot(run_dir, since=0)        # live from memory, else from the run's files
     jobs.cancel(run_dir)                   # stop at the next step; the model so far is saved
 
@@ -11,6 +12,7 @@ import torch: the web app imports it at start-up, and the loop is imported by th
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -19,14 +21,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ftui.config import RunConfig
+from ftui.config import MAX_EPOCHS, RunConfig
 from ftui.data.split import read_split
+from ftui.engine import checkpoint  # torch-free at import; torch loads when a checkpoint is read
 from ftui.engine.events import RunFailed, RunFinished, metric_rows
 from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
 from ftui.errors import FtuiError
 from ftui.messages import describe
 from ftui.models.catalog import ModelSource
-from ftui.runs.store import RunStore, read_json, read_jsonl, read_status
+from ftui.runs.store import RunStore, read_json, read_jsonl, read_status, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ class _Job:
     source: ModelSource
     status: StatusSink
     memory: MemorySink = field(default_factory=MemorySink)
+    resume_from: Path | None = None  # a checkpoint folder to continue from
+    start_step: int = 0  # its step
     cancel: threading.Event = field(default_factory=threading.Event)
     started: bool = False
     done: threading.Event = field(default_factory=threading.Event)
@@ -57,14 +62,45 @@ class JobManager:
     def submit(self, run_dir: Path, config: RunConfig, source: ModelSource) -> None:
         """Queue a run whose folder already holds config.json, labels.json and data/. Returns at once."""
         run_dir = Path(run_dir).resolve()
-        status = StatusSink(run_dir)
+        self._enqueue(_Job(run_dir=run_dir, config=config, source=source, status=StatusSink(run_dir),
+                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl"))), progress=0.0)
+
+    def resume(self, run_dir: Path, config: RunConfig, source: ModelSource, extra_epochs: int = 0) -> RunConfig:
+        """Continue a stopped or interrupted run from its checkpoint (extra_epochs=0), or train a run
+        `extra_epochs` more epochs (config.json is rewritten with the new total). Same queue, threads and
+        sinks as `submit`; the run appends to its metrics.jsonl. The checkpoint is read and checked
+        completely first: a damaged one raises checkpoint_corrupt with nothing in the run changed.
+        A run with no checkpoint yet (stopped before its first evaluation or epoch end) starts over.
+        Returns the config the run continues with."""
+        run_dir = Path(run_dir).resolve()
+        if self.is_active(run_dir):
+            raise FtuiError("run_active", run_id=run_dir.name, state=read_status(run_dir).get("state", "queued"))
+        extra = whole_number(extra_epochs)
+        if extra is None or extra < 0 or config.epochs + extra > MAX_EPOCHS:
+            raise FtuiError("bad_epochs", value=extra_epochs, maximum=MAX_EPOCHS - config.epochs)
+        folder = checkpoint.find(run_dir)
+        if folder is None:
+            if extra:
+                raise FtuiError("no_checkpoint", run_id=run_dir.name)
+            self.submit(run_dir, config, source)
+            return config
+        state = checkpoint.load(folder, run_dir.name).state  # everything checked; nothing changed yet
+        if extra:
+            config = dataclasses.replace(config, epochs=config.epochs + extra).validated()
+            write_json_atomic(run_dir / "config.json", config.to_dict())
+        self._enqueue(_Job(run_dir=run_dir, config=config, source=source, status=StatusSink(run_dir),
+                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl")), resume_from=folder,
+                           start_step=int(state["step"])))
+        return config
+
+    def _enqueue(self, job: _Job, **status) -> None:
+        run_dir = job.run_dir
         with self._lock:
             if self._closing:
                 raise RuntimeError("JobManager is shut down")
             if run_dir in self._jobs:
                 raise FtuiError("run_active", run_id=run_dir.name, state="queued")
-            status.set(state="queued", progress=0.0, error=None, queued=time.time())
-            job = _Job(run_dir=run_dir, config=config, source=source, status=status)
+            job.status.set(state="queued", error=None, queued=time.time(), **status)
             self._jobs[run_dir] = job
             self._queue.append(job)
             if len(self._workers) < self.max_concurrent:
@@ -134,6 +170,9 @@ class JobManager:
             "rows": rows[since:],
             "n_rows": len(rows),
             "best_accuracy": status.get("best_accuracy"),
+            # the saved model: "best" (the evaluation best_step/best_epoch) or "last" (no validation data)
+            **{key: status.get(key) for key in ("best_step", "best_epoch", "best_loss", "saved_model",
+                                                 "stopped_early", "extended_from_epochs")},
             "labels": read_json(run_dir / "labels.json", []) or [],
         }
 
@@ -178,7 +217,8 @@ class JobManager:
             from ftui.tasks import get_task
 
             data = read_train_data(job.run_dir)
-            train(job.config, get_task(job.config.task), job.source, data, sink, job.cancel, job.run_dir / "model")
+            train(job.config, get_task(job.config.task), job.source, data, sink, job.cancel, job.run_dir / "model",
+                  checkpoint_dir=checkpoint.last_dir(job.run_dir), resume_from=job.resume_from)
         except Exception as exc:  # noqa: BLE001 - the run fails with a readable message; the server lives on
             log.exception("run %s failed", job.run_dir.name)
             _write_error_log(job.run_dir)
@@ -191,7 +231,7 @@ class JobManager:
 
     def _record_cancelled_while_queued(self, job: _Job) -> None:
         FanOut(JsonlSink(job.run_dir / "metrics.jsonl"), job.status).emit(
-            RunFinished(state="stopped", step=0, elapsed_s=0.0))
+            RunFinished(state="stopped", step=job.start_step, elapsed_s=0.0))
 
 
 def read_train_data(run_dir: Path):
@@ -210,6 +250,15 @@ def read_train_data(run_dir: Path):
         raise FtuiError("no_examples")
     return TrainData(labels=list(labels), train_inputs=train_inputs, train_labels=train_labels,
                      val_inputs=val_inputs, val_labels=val_labels)
+
+
+def whole_number(value) -> int | None:
+    """A whole number (3, 3.0, "3"), else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def _write_error_log(run_dir: Path) -> None:

@@ -2,11 +2,20 @@
 
 train(config, task, source, data, sink, cancel, out_dir) builds the model, fine-tunes it, emits
 typed events to `sink`, and saves the result to `out_dir`. It knows nothing about text, images
-or audio (the Task does), nor about threads or files other than out_dir (the JobManager does).
-Exceptions propagate: the caller turns them into RunFailed.
+or audio (the Task does), nor about threads or files other than out_dir and the checkpoint folder
+(the JobManager does). Exceptions propagate: the caller turns them into RunFailed.
+
+The model in out_dir is the best one by validation accuracy (a tie goes to the lower validation
+loss): it is written whenever an evaluation improves, so it is on disk at once (a crash keeps it, a
+resume needs nothing more) and costs no memory; without validation data it is the last one.
+With `checkpoint_dir`, the resumable state (ftui/engine/checkpoint.py) is written at every
+evaluation, at the end of every epoch and on stop; `resume_from` continues from one with the same
+results as an uninterrupted run (same weights, optimizer, schedule, RNG streams and batch order).
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import random
 import threading
@@ -18,10 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from ftui.config import RunConfig, TrainOptions
+from ftui.engine import checkpoint
 from ftui.engine.events import EvalLogged, RunFinished, RunStarted, StepLogged
 from ftui.engine.sinks import Sink
+from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Task
+
+log = logging.getLogger(__name__)
 
 UNKNOWN = -100  # a validation label outside the training labels: ignored by the loss, always wrong
 EVAL_BATCH = 64  # evaluation keeps no activations for backward, so it can take bigger batches
@@ -48,16 +61,45 @@ class TrainResult:
     elapsed_s: float
     train_seconds: float  # time spent in training steps only (for throughput comparisons)
     samples: int  # training samples processed
+    stopped_early: bool = False
+    best: dict | None = None  # {step, epoch, accuracy, loss} of the model saved in out_dir; None: the last
+
+
+@dataclass
+class Progress:
+    """Where training stands: what a checkpoint's trainer_state.json records (with the run's sizes)."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # the epoch in progress (0-based)...
+    batch: int = 0  # ...and how many of its batches are done
+    samples: int = 0
+    train_seconds: float = 0.0
+    best: dict | None = None  # the best evaluation so far: {step, epoch, accuracy, loss}
+    evals_without_improvement: int = 0
+    evals_per_epoch: int | None = None  # auto mode: decided after the first timed steps, then kept
+    eval_pending: bool = False  # stopped during an evaluation: a resume runs it first
 
 
 def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, sink: Sink,
-          cancel: threading.Event, out_dir: Path) -> TrainResult:
+          cancel: threading.Event, out_dir: Path, *, checkpoint_dir: Path | None = None,
+          resume_from: Path | None = None) -> TrainResult:
+    """checkpoint_dir: where the resumable state is written (None: nowhere). resume_from: a checkpoint
+    folder to continue from (usually the same folder); a config with more epochs than the checkpoint's
+    run is "train N more epochs"."""
     opts = config.train
     start = time.time()
+    out_dir = Path(out_dir)
+    run_id = out_dir.parent.name
     steps_per_epoch = math.ceil(len(data.train_inputs) / opts.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    sink.emit(RunStarted(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
-                         n_train=len(data.train_inputs), n_validation=len(data.val_inputs), time=start))
+    # A resume checks the whole checkpoint before anything (the log, model/) changes.
+    ckpt = checkpoint.load(resume_from, run_id) if resume_from is not None else None
+    if ckpt is not None and ckpt.state["steps_per_epoch"] != steps_per_epoch:
+        raise FtuiError("checkpoint_corrupt", run_id=run_id,
+                        reason=f"{ckpt.state['steps_per_epoch']} steps per epoch in the checkpoint, {steps_per_epoch} now")
+    if ckpt is None:
+        sink.emit(RunStarted(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
+                             n_train=len(data.train_inputs), n_validation=len(data.val_inputs), time=start))
 
     # -- model and data ------------------------------------------------------------------
     seed_everything(opts.seed)  # before build: the new head's random init is part of the run
@@ -68,26 +110,94 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
     train_batches = task.batches(built.processor, data.train_inputs, [label_id[y] for y in data.train_labels],
                                  opts, batch_size=opts.batch_size, shuffle=True, seed=opts.seed)
     val_batches = task.batches(built.processor, data.val_inputs, [label_id.get(y, UNKNOWN) for y in data.val_labels],
-                               opts, batch_size=max(EVAL_BATCH, opts.batch_size), shuffle=False)
+                               opts, batch_size=max(EVAL_BATCH, opts.batch_size), shuffle=False) if data.val_inputs else []
     optimizer = build_optimizer(model, built.head, config.learning_rate, opts)
-    scheduler = build_scheduler(optimizer, total_steps, opts.warmup_ratio)
+    progress = Progress()
+    extended_from = None
+    if ckpt is not None:
+        checkpoint.restore(ckpt, model, optimizer, run_id)
+        progress = Progress(**{f.name: ckpt.state[f.name] for f in dataclasses.fields(Progress) if f.name in ckpt.state})
+        if ckpt.state["epochs"] != config.epochs:  # "train N more epochs": a fresh patience
+            extended_from, progress.evals_without_improvement = ckpt.state["epochs"], 0
+    # An extension re-derives the schedule over the new total: from here on the rate is what a run
+    # configured for the new total from the start would use (see build_scheduler).
+    scheduler = build_scheduler(optimizer, total_steps, opts.warmup_ratio, start_step=progress.step)
+    if ckpt is not None and ckpt.state["total_steps"] == total_steps:
+        scheduler.load_state_dict(ckpt.trainer["scheduler"])
     log_every = opts.log_every_steps or auto_log_every(total_steps)
-    evals_per_epoch = opts.evals_per_epoch or None  # None: decided after the first timed steps
     autocast = autocast_context(device)
+    has_val = len(data.val_inputs) > 0
+    patience = opts.early_stopping_patience if has_val else 0
+    set_epoch = getattr(train_batches, "set_epoch", None)
+    if set_epoch is None:
+        log.warning("%s batches have no set_epoch: a resumed run will not replay the same order", task.name)
+    if ckpt is not None:
+        sink.emit(RunStarted(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
+                             n_train=len(data.train_inputs), n_validation=len(data.val_inputs), time=start,
+                             start_step=progress.step, best=progress.best, extended_from_epochs=extended_from))
+        checkpoint.restore_rng(ckpt.trainer["rng"])  # last: nothing from here to the first step draws from them
+
+    saved = (progress.step, progress.eval_pending) if ckpt is not None else None  # what is on disk
+
+    def save_checkpoint() -> None:
+        nonlocal saved
+        if checkpoint_dir is None:
+            return
+        saved = (progress.step, progress.eval_pending)
+        epoch, batch = (progress.epoch + 1, 0) if progress.batch >= steps_per_epoch else (progress.epoch, progress.batch)
+        state = {**dataclasses.asdict(progress), "epoch": epoch, "batch": batch, "steps_per_epoch": steps_per_epoch,
+                 "total_steps": total_steps, "epochs": config.epochs}
+        checkpoint.save(Path(checkpoint_dir), model, optimizer, scheduler, state)
+
+    def validate() -> float | None:
+        """One evaluation: log it, keep the model if it is the best so far, count towards early stopping.
+        Returns the accuracy; None if cancelled meanwhile (the checkpoint then records it as pending)."""
+        result = evaluate(model, val_batches, device, autocast, cancel)
+        if result is None:
+            progress.eval_pending = True
+            return None
+        progress.eval_pending = False
+        loss, accuracy = result
+        epoch = round(progress.epoch + progress.batch / steps_per_epoch, 4)
+        is_best = improves(accuracy, loss, progress.best)
+        if is_best:
+            progress.best = {"step": progress.step, "epoch": epoch, "accuracy": accuracy, "loss": loss}
+            progress.evals_without_improvement = 0
+            export_model(task, model, built.processor, data.labels, out_dir)  # before the event that says so
+        else:
+            progress.evals_without_improvement += 1
+        sink.emit(EvalLogged(step=progress.step, epoch=epoch, loss=loss, accuracy=accuracy,
+                             elapsed_s=time.time() - start, is_best=is_best))
+        return accuracy
 
     # -- train ---------------------------------------------------------------------------
-    step, samples, train_seconds = 0, 0, 0.0
-    best = last = None
+    last = None
+    stopped = stopped_early = False
     window_loss = torch.zeros((), device=device)  # summed on device; .item() only when logging
     window_steps, window_samples, window_time = 0, 0, 0.0
-    stopped = cancel.is_set()
+    if progress.eval_pending and has_val:  # the evaluation a stop interrupted comes first
+        last = validate()
+        stopped = last is None
+        if not stopped:
+            stopped_early = bool(patience) and progress.evals_without_improvement >= patience
+            save_checkpoint()
+    stopped = stopped or cancel.is_set()
+    resume_epoch, resume_batch = progress.epoch, progress.batch
     model.train()
     tick = time.perf_counter()  # step time includes batch collation, excludes evaluation
-    for epoch in range(config.epochs):
-        if stopped:
+    for epoch in range(resume_epoch, config.epochs):
+        if stopped or stopped_early:
             break
+        skip = resume_batch if epoch == resume_epoch else 0
+        progress.epoch, progress.batch = epoch, skip
+        if set_epoch is not None:
+            set_epoch(epoch)  # this epoch's order comes from (seed, epoch) alone
+        evals_per_epoch = progress.evals_per_epoch
         eval_at = eval_points(steps_per_epoch, evals_per_epoch) if evals_per_epoch else {steps_per_epoch}
         for i, batch in enumerate(train_batches, start=1):
+            if i <= skip:  # resuming mid-epoch: the batches done before the stop are drawn, not trained
+                tick = time.perf_counter()
+                continue
             if cancel.is_set():  # checked every step: a stop takes effect within one step
                 stopped = True
                 break
@@ -102,16 +212,18 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             window_loss += loss.detach()
-            step += 1
+            progress.step += 1
+            progress.batch = i
+            step = progress.step
             n = int(targets.shape[0])
-            samples += n
+            progress.samples += n
             window_steps += 1
             window_samples += n
             if device.type == "cuda" and (step % log_every == 0 or step == 1):
                 torch.cuda.synchronize()  # honest timing on logging steps only
             now = time.perf_counter()
             window_time += now - tick
-            train_seconds += now - tick
+            progress.train_seconds += now - tick
             tick = now
 
             if step % log_every == 0 or step == 1 or i == steps_per_epoch:
@@ -123,32 +235,41 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
                 window_loss.zero_()
                 window_steps, window_samples, window_time = 0, 0, 0.0
 
-            if evals_per_epoch is None and (step == 10 or i == steps_per_epoch):
+            if progress.evals_per_epoch is None and (step == 10 or i == steps_per_epoch):
                 # Auto: enough evaluations on long epochs that the validation curve moves.
-                per_step = train_seconds / step
-                evals_per_epoch = auto_evals_per_epoch(per_step * steps_per_epoch)
-                eval_at = eval_points(steps_per_epoch, evals_per_epoch)
-            if i in eval_at and len(data.val_inputs):
-                result = evaluate(model, val_batches, device, autocast, cancel)
-                if result is None:  # cancelled during evaluation
+                per_step = progress.train_seconds / step
+                progress.evals_per_epoch = auto_evals_per_epoch(per_step * steps_per_epoch)
+                eval_at = eval_points(steps_per_epoch, progress.evals_per_epoch)
+            if i in eval_at and has_val:
+                accuracy = validate()
+                if accuracy is None:  # cancelled during evaluation
                     stopped = True
                     break
-                last = result[1]
-                best = last if best is None else max(best, last)
-                sink.emit(EvalLogged(step=step, epoch=round(epoch + i / steps_per_epoch, 4), loss=result[0],
-                                     accuracy=last, elapsed_s=time.time() - start))
+                last = accuracy
+                stopped_early = bool(patience) and progress.evals_without_improvement >= patience
+            if (i in eval_at and has_val) or i == steps_per_epoch:
+                save_checkpoint()  # at every evaluation and at the end of every epoch
                 model.train()
                 tick = time.perf_counter()
+            if stopped_early:
+                break
 
     # -- save ----------------------------------------------------------------------------
-    # Also on stop: what was learned so far is kept and usable (unless nothing was learned yet).
-    if step > 0 or not stopped:
-        task.save(model.to("cpu").eval(), built.processor, data.labels, Path(out_dir))
+    step = progress.step
+    if stopped and step > 0 and saved != (step, progress.eval_pending):
+        save_checkpoint()  # a stop keeps the state at the step reached (resumable)
+    # Without any evaluation the model is the last one; also on stop, what was learned so far is kept
+    # (unless nothing was learned yet). With evaluations, model/ already holds the best.
+    if progress.best is None and (step > 0 or not stopped):
+        export_model(task, model.to("cpu").eval(), built.processor, data.labels, out_dir)
     state = "stopped" if stopped else "finished"
     elapsed = time.time() - start
-    sink.emit(RunFinished(state=state, step=step, elapsed_s=elapsed))
-    return TrainResult(state=state, step=step, total_steps=total_steps, best_accuracy=best, last_accuracy=last,
-                       elapsed_s=elapsed, train_seconds=train_seconds, samples=samples)
+    sink.emit(RunFinished(state=state, step=step, elapsed_s=elapsed, stopped_early=stopped_early))
+    best = progress.best
+    return TrainResult(state=state, step=step, total_steps=total_steps,
+                       best_accuracy=best["accuracy"] if best else None, last_accuracy=last, elapsed_s=elapsed,
+                       train_seconds=progress.train_seconds, samples=progress.samples, stopped_early=stopped_early,
+                       best=best)
 
 
 # -- pieces -------------------------------------------------------------------------------
@@ -209,8 +330,15 @@ def body_lr(optimizer) -> float:
     return next((g["lr"] for g in groups if g.get("name", "").startswith("body")), groups[0]["lr"])
 
 
-def build_scheduler(optimizer, total_steps: int, warmup_ratio: float):
-    """Linear warm-up over warmup_ratio of the steps, then linear decay to zero."""
+def build_scheduler(optimizer, total_steps: int, warmup_ratio: float, start_step: int = 0):
+    """Linear warm-up over warmup_ratio of the steps, then linear decay to zero.
+
+    The rate is a function of (step, total_steps) only, so `start_step` (a resume) puts it where an
+    uninterrupted run would be. "Train N more epochs" rebuilds it over the new total at the step
+    reached: the rate goes from ~0 straight (no new warm-up) to what a run configured for the new
+    total would have there (about N / (old + N) of the peak), then decays to zero again. Chosen over
+    a fresh warm-up + decay from the full rate, which would throw a converged model far off its minimum.
+    """
     warmup = int(math.ceil(total_steps * warmup_ratio))
 
     def factor(step: int) -> float:
@@ -218,7 +346,11 @@ def build_scheduler(optimizer, total_steps: int, warmup_ratio: float):
             return (step + 1) / (warmup + 1)
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if start_step <= 0:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    for group in optimizer.param_groups:  # a restored optimizer carries the run's initial rates
+        group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor, last_epoch=start_step - 1)
 
 
 def auto_log_every(total_steps: int) -> int:
@@ -234,6 +366,18 @@ def eval_points(steps_per_epoch: int, n: int) -> set[int]:
     """Steps within an epoch (1-based) after which to evaluate: evenly spaced, the last at the end."""
     n = max(1, min(n, steps_per_epoch))
     return {round(k * steps_per_epoch / n) for k in range(1, n + 1)}
+
+
+def improves(accuracy: float, loss: float, best: dict | None) -> bool:
+    """Higher validation accuracy wins; a tie goes to the lower validation loss."""
+    return best is None or accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"])
+
+
+def export_model(task: Task, model, processor, labels: list[str], out_dir: Path) -> None:
+    """task.save into a temporary sibling, then swapped in: a reader (the predictor) never sees half a model."""
+    tmp = checkpoint.temp_sibling(out_dir)
+    task.save(model, processor, labels, tmp)
+    checkpoint.replace_dir(tmp, out_dir)
 
 
 @torch.inference_mode()

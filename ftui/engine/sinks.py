@@ -2,7 +2,10 @@
 
 JsonlSink    metrics.jsonl, one event per line, flushed (the charts' and the tests' oracle)
 MemorySink   the same records in memory, for the live snapshot (no file reads per poll)
-StatusSink   status.json: state, progress, step, ETA, best accuracy, error
+StatusSink   status.json: state, progress, step, ETA, best evaluation, saved model, error
+
+A RunStarted with `start_step` (a resume) makes JsonlSink and MemorySink first drop what was logged
+after that step, so the curve continues without duplicate steps.
 FanOut       sends each event to several sinks; one failing sink cannot stop training
 """
 from __future__ import annotations
@@ -15,8 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ftui.engine.events import (EvalLogged, Event, RunFailed, RunFinished, RunStarted, StepLogged,
-                                to_record)
-from ftui.runs.store import read_status, write_json_atomic
+                                drop_after, to_record)
+from ftui.runs.store import read_jsonl, read_status, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +35,33 @@ class JsonlSink:
 
     def emit(self, event: Event) -> None:
         line = json.dumps(to_record(event), ensure_ascii=False)
+        if isinstance(event, RunStarted) and self.path.exists():
+            self._keep_until(event.start_step)
         with self._lock, self.path.open("a", encoding="utf-8") as f:
             # Open-append-close per event: a few per second at most, and nothing is left half-written
             # in a buffer if the process dies.
             f.write(line + "\n")
             f.flush()
 
+    def _keep_until(self, step: int) -> None:
+        """Rewrite the log without the records after `step` (and without a half-written last line)."""
+        kept = drop_after(read_jsonl(self.path), step)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with self._lock:
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
+            tmp.replace(self.path)
+
 
 class MemorySink:
-    def __init__(self):
-        self._records: list[dict] = []
+    def __init__(self, records: list[dict] | None = None):
+        self._records: list[dict] = list(records or [])  # a resumed run starts with its log so far
         self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
         record = to_record(event)
         with self._lock:
+            if isinstance(event, RunStarted):
+                self._records = drop_after(self._records, event.start_step)
             self._records.append(record)
 
     def records(self) -> list[dict]:
@@ -84,10 +99,17 @@ class StatusSink:
             s = self._status
             force = True
             if isinstance(event, RunStarted):
-                s.update(state="running", started=event.time, ended=None, error=None, progress=0.0, step=0,
-                         total_steps=event.total_steps, epochs=event.epochs, epoch=0.0, eta_s=None,
-                         samples_per_second=None, best_accuracy=None, n_train=event.n_train,
-                         n_validation=event.n_validation)
+                start, total = event.start_step, max(1, event.total_steps)
+                s.update(state="running", started=event.time, ended=None, error=None, progress=start / total,
+                         step=start, total_steps=event.total_steps, epochs=event.epochs,
+                         epoch=round(start / max(1, event.steps_per_epoch), 4), eta_s=None,
+                         samples_per_second=None, n_train=event.n_train, n_validation=event.n_validation,
+                         stopped_early=False, saved_model="best" if event.best else None,
+                         **_best_fields(event.best))
+                if start:
+                    s["resumed_from_step"] = start
+                if event.extended_from_epochs is not None:
+                    s["extended_from_epochs"] = event.extended_from_epochs
                 self._first_step = None
             elif isinstance(event, StepLogged):
                 total = max(1, int(s.get("total_steps") or 1))
@@ -101,10 +123,18 @@ class StatusSink:
             elif isinstance(event, EvalLogged):
                 best = s.get("best_accuracy")
                 s.update(best_accuracy=event.accuracy if best is None else max(best, event.accuracy),
-                         last_accuracy=event.accuracy, validation_loss=event.loss)
+                         last_accuracy=event.accuracy, validation_loss=event.loss, epoch=round(event.epoch, 4))
+                if event.is_best:
+                    s.update(_best_fields({"step": event.step, "epoch": event.epoch, "accuracy": event.accuracy,
+                                           "loss": event.loss}))
             elif isinstance(event, RunFinished):
                 s.update(state=event.state, step=event.step, ended=time.time(), eta_s=0.0,
-                         elapsed_s=round(event.elapsed_s, 2))
+                         elapsed_s=round(event.elapsed_s, 2), stopped_early=event.stopped_early)
+                # The loop's rule: model/ holds the best evaluation when there was one, else the last weights.
+                if s.get("best_step") is not None:
+                    s["saved_model"] = "best"
+                elif event.step > 0:
+                    s["saved_model"] = "last"
                 if event.state == "finished":
                     s["progress"] = 1.0
             elif isinstance(event, RunFailed):
@@ -130,6 +160,15 @@ class FanOut:
                 sink.emit(event)
             except Exception:  # noqa: BLE001 - an observer's failure (disk full, ...) is logged, not fatal
                 log.exception("sink %s failed on %s", type(sink).__name__, type(event).__name__)
+
+
+def _best_fields(best: dict | None) -> dict:
+    """status.json's best_* fields from {step, epoch, accuracy, loss} (all None without one)."""
+    best = best or {}
+    fields = {f"best_{key}": best.get(key) for key in ("step", "epoch", "accuracy", "loss")}
+    if fields["best_epoch"] is not None:
+        fields["best_epoch"] = round(fields["best_epoch"], 4)
+    return fields
 
 
 def _eta(first: tuple[int, float], step: int, elapsed: float, total: int) -> float | None:

@@ -1,4 +1,4 @@
-"""Tasks by name. `get_task("text")` -> the TextTask, `get_task("image")` -> the ImageTask; audio joins later."""
+"""Tasks by name. `get_task("text")` -> the TextTask, `get_task("image")` -> the ImageTask, `get_task("audio")` -> the AudioTask."""
 from __future__ import annotations
 
 from ftui.errors import FtuiError
@@ -19,7 +19,13 @@ def _image() -> Task:
     return ImageTask()
 
 
-_FACTORIES = {"text": _text, "image": _image}
+def _audio() -> Task:
+    from ftui.tasks.audio import AudioTask
+
+    return AudioTask()
+
+
+_FACTORIES = {"text": _text, "image": _image, "audio": _audio}
 
 
 def task_names() -> list[str]:

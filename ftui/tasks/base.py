@@ -29,6 +29,11 @@ class Built:
     head: frozenset[str]
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's shuffle (and augmentation): a function of (run seed, epoch) only."""
+    return int(seed) * 1_000_003 + int(epoch)
+
+
 class Batches(Protocol):
     """A re-iterable sequence of batches: each `iter()` is one pass (reshuffled if shuffling).
 
@@ -38,6 +43,13 @@ class Batches(Protocol):
     def __len__(self) -> int: ...
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]: ...
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next `iter()` the pass of `epoch` (0-based): its order and any random augmentation
+        come only from `epoch_seed(seed, epoch)` (reseed the batches' own generators with it), never
+        from earlier passes. The engine calls it before every training epoch, so a run resumed
+        mid-epoch replays exactly the same batches. Without shuffling it may do nothing."""
+        ...
 
 
 class Task(Protocol):

@@ -21,6 +21,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from ftui.errors import FtuiError
+from ftui.tasks.base import epoch_seed
 
 MAX_CACHE_BYTES = 6 * 1024**3  # beyond this, decode per pass instead of risking the host's memory
 CROP_SCALE = (0.35, 1.0)  # of the cached square (already a centre crop), so milder than ImageNet's 0.08
@@ -96,6 +97,7 @@ class ImageBatches:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment = augment
+        self.seed = seed
         self.rng = random.Random(seed)  # own RNG: crops and order never shift the model's dropout stream
         self.generator = torch.Generator().manual_seed(seed)
         self.labels = None if label_ids is None else torch.as_tensor(list(label_ids), dtype=torch.long)
@@ -108,6 +110,10 @@ class ImageBatches:
 
     def __len__(self) -> int:
         return (self.n + self.batch_size - 1) // self.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.rng.seed(epoch_seed(self.seed, epoch))
+        self.generator.manual_seed(epoch_seed(self.seed, epoch))
 
     def __iter__(self) -> Iterator[dict]:
         order = torch.randperm(self.n, generator=self.generator).tolist() if self.shuffle else list(range(self.n))

@@ -14,7 +14,7 @@ from typing import Any
 from ftui.config import DataOptions, TrainOptions
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
-from ftui.tasks.base import Built
+from ftui.tasks.base import Built, epoch_seed
 
 
 
@@ -76,6 +76,7 @@ class TextBatches:
 
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)  # own RNG: shuffling never shifts dropout
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         limit = _model_limit(tokenizer)
@@ -88,6 +89,9 @@ class TextBatches:
 
     def __len__(self) -> int:
         return (self.n + self.batch_size - 1) // self.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(epoch_seed(self.seed, epoch))
 
     def __iter__(self) -> Iterator[dict]:
         import torch

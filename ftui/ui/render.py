@@ -168,7 +168,7 @@ def _message(issue: dict) -> str:
 def summary_markdown(summary: dict | None) -> str:
     """'**spam.csv**: 200 examples in 2 classes; text column `text`, label column `label`.'"""
     if not summary:
-        return "Upload a labelled table (texts) or a ZIP of class folders (images), or use an example."
+        return "Upload a labelled table (texts) or a ZIP of class folders (images or sounds), or use an example."
     name = summary.get("file") or "your file"
     n = summary.get("n_examples", 0)
     k = len(summary.get("class_counts") or {})
@@ -183,12 +183,38 @@ def summary_markdown(summary: dict | None) -> str:
         if summary.get("n_skipped"):
             line += f"; {summary['n_skipped']} file(s) skipped (listed below)"
         line += "."
+    elif summary.get("kind") == "audio":
+        line = f"**{name}**: {n} clips in {k} classes"
+        if summary.get("n_validation"):
+            line += f", plus {summary['n_validation']} validation clips from its own `val/` folder"
+        line += audio_details(summary)
+        if summary.get("n_skipped"):
+            line += f"; {summary['n_skipped']} file(s) skipped (listed below)"
+        line += "."
     else:
         line = (f"**{name}**: {n} examples in {k} classes; text column `{summary.get('text_column')}`, "
                 f"label column `{summary.get('label_column')}`.")
     if summary.get("ok", True):
         return line + " Ready to train."
     return line + " Fix the problems below before training."
+
+
+def audio_details(summary: dict) -> str:
+    """'; 0.2-1.2 s long (median 0.5 s, 57 s in all); 8,000 Hz; mono; WAV'."""
+    parts = []
+    d = summary.get("durations") or {}
+    if d.get("max") is not None:
+        parts.append(f"{d['min']:g}–{d['max']:g} s long (median {d['median']:g} s, {d['total']:,.0f} s in all)")
+    rates = summary.get("sample_rates") or {}
+    if rates:
+        parts.append(", ".join(f"{int(r):,} Hz" + (f" ×{c}" if len(rates) > 1 else "") for r, c in rates.items()))
+    channels = summary.get("channels") or {}
+    if channels:
+        parts.append(" / ".join({"1": "mono", "2": "stereo"}.get(str(c), f"{c} channels") for c in channels))
+    formats = summary.get("formats") or {}
+    if formats:
+        parts.append(", ".join(formats))
+    return "; " + "; ".join(parts) if parts else ""
 
 
 # -- models ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Data tab: upload (or an example), see what was understood, fix columns, choose the validation data.
 
-The task follows the file: a ZIP of pictures is an image dataset, a table is a text dataset, so there
-is no task switch to get wrong. Every upload becomes a private copy (an upload id) at once; later
+The task follows the file: a ZIP of pictures is an image dataset, a ZIP of sounds an audio dataset,
+a table a text dataset, so there is no task switch to get wrong. Every upload becomes a private copy (an upload id) at once; later
 changes (columns, validation file, fraction) re-inspect that copy by id.
 """
 from __future__ import annotations
@@ -22,15 +22,12 @@ if TYPE_CHECKING:
 TABLE_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".xlsx", ".txt"]
 FILE_TYPES = [*TABLE_TYPES, ".zip"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
-EXAMPLE_FILES = {"text": EXAMPLES / "sms_spam_sample.csv", "image": EXAMPLES / "ants_bees_sample.zip"}
+EXAMPLE_FILES = {"text": EXAMPLES / "sms_spam_sample.csv", "image": EXAMPLES / "ants_bees_sample.zip",
+                 "audio": EXAMPLES / "spoken_digits_sample.zip"}
 DEFAULT_VAL_FRACTION = 0.2
 THUMBNAIL_PX = 128
 THUMBNAILS_PER_CLASS = 6
-
-
-def task_of(name: str | None) -> str:
-    """The task a file is for: ZIPs hold pictures, everything else is a table of texts."""
-    return "image" if str(name or "").lower().endswith(".zip") else "text"
+PLAYERS = 3  # sample clips playable at once (of the class picked)
 
 
 @dataclass
@@ -60,13 +57,15 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
     with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
         gr.Markdown("**Texts**: a table with one text and one label per row (CSV, TSV, JSONL, XLSX or TXT). "
                     "**Images**: a ZIP with one folder per class (optionally under `train/` and `val/`), "
-                    "or a CSV of file name + label beside the images.")
+                    "or a CSV of file name + label beside the images. "
+                    "**Sounds**: the same, with WAV, FLAC, OGG or MP3 clips.")
         with gr.Row():
             file = gr.File(label="Training data", file_types=FILE_TYPES, elem_id="data-file", scale=3, height=140)
             with gr.Column(scale=1, min_width=220):
                 gr.Markdown("No data at hand? Real examples:")
                 example = gr.Button("500 SMS messages: ham / spam", elem_id="use-example", size="md")
                 example_images = gr.Button("60 photos: ants / bees", elem_id="use-example-images", size="md")
+                example_audio = gr.Button("120 clips: spoken digits 0–9", elem_id="use-example-audio", size="md")
         summary = gr.Markdown(render.summary_markdown(None), elem_id="data-summary")
         issues = gr.Markdown("", elem_id="data-issues")
         with gr.Row() as columns_row:
@@ -74,6 +73,13 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
             label_column = gr.Dropdown(label="Label column", choices=[], interactive=True, elem_id="label-column")
         gallery = gr.Gallery(label="Examples per class", columns=8, height=280, visible=False, elem_id="data-gallery",
                              object_fit="cover")
+        with gr.Group(visible=False) as listen_group:
+            listen_class = gr.Dropdown(label="Listen to examples of a class", choices=[], interactive=True,
+                                       elem_id="listen-class")
+            with gr.Row():
+                players = [gr.Audio(label=f"Example {i + 1}", interactive=False, elem_id=f"listen-{i + 1}")
+                           for i in range(PLAYERS)]
+        samples = gr.State({})  # label -> sample clip paths (server side; never sent to the browser)
         with gr.Row():
             preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True, scale=3,
                                    elem_id="data-preview")
@@ -87,12 +93,17 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                                elem_id="validation-file", height=100)
         validation_upload = gr.State(None)
 
-    shown = [upload, summary, issues, preview, histogram, text_column, label_column, columns_row, gallery]
+    shown = [upload, summary, issues, preview, histogram, text_column, label_column, columns_row, gallery,
+             listen_group, listen_class, samples, *players]
+    quiet = (gr.update(visible=False), gr.update(choices=[], value=None), {}, *[None] * PLAYERS)  # no audio
 
     def inspect(owner: str, upload_id: str, name: str, options: dict) -> tuple:
         """Inspect an accepted upload and fill every widget in `shown`; a whole-file problem keeps
         the upload (so the user can pick columns) and says what is wrong."""
-        task = task_of(name)
+        try:
+            task = services.upload_task(owner, upload_id)
+        except FtuiError:
+            task = "text"
         is_text = task == "text"
         layout = (gr.update(visible=is_text), gr.update(visible=not is_text))
         try:
@@ -105,7 +116,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
             return (state, f"**{name}**: {message}", "", None, None,
                     gr.update(choices=columns, value=options.get("text_column")) if columns else gr.skip(),
                     gr.update(choices=columns, value=options.get("label_column")) if columns else gr.skip(),
-                    *layout[:1], gr.update(visible=False, value=None))
+                    *layout[:1], gr.update(visible=False, value=None), *quiet)
         first_error = next((i.get("message") for i in result.get("issues", []) if i.get("severity") == "error"), None)
         state = {"upload_id": upload_id, "name": name, "task": task, "ok": bool(result.get("ok", True)),
                  "error": first_error, "text_column": result.get("text_column"),
@@ -113,14 +124,16 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         columns = [str(c) for c in result.get("columns", [])]
         if is_text:
             table = gr.update(value=render.preview_frame(result.get("preview")), label="First rows", visible=True)
-        else:  # pictures show in the gallery; the table lists what was left out, if anything
+        else:  # pictures (gallery) and sounds (players) show below; the table lists what was left out
             table = gr.update(value=render.skipped_frame(result.get("skipped")), label="Skipped files and why",
                               visible=bool(result.get("skipped")))
         return (state, render.summary_markdown({**result, "file": name}), render.issues_markdown(result.get("issues")),
                 table, render.class_histogram(result.get("class_counts")),
                 gr.update(choices=columns, value=result.get("text_column")) if is_text else gr.skip(),
                 gr.update(choices=columns, value=result.get("label_column")) if is_text else gr.skip(),
-                layout[0], gr.update(visible=not is_text, value=None if is_text else thumbnails(result.get("samples"))))
+                layout[0], gr.update(visible=task == "image",
+                                     value=thumbnails(result.get("samples")) if task == "image" else None),
+                *(listening(result.get("samples")) if task == "audio" else quiet))
 
     def accept_and_inspect(path, name, val_fraction, validation_upload, request: gr.Request) -> tuple:
         owner = owner_of(request)
@@ -129,7 +142,8 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         except FtuiError as err:
             gr.Warning(error_message(err))
             return (None, f"**{name}**: {error_message(err)}", "", None, None,
-                    gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.skip(), gr.skip())
+                    gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.skip(), gr.skip(),
+                    *quiet)
         return inspect(owner, upload_id, name, data_options(None, None, val_fraction, validation_upload))
 
     def on_upload(path, val_fraction, validation_upload, request: gr.Request):
@@ -189,13 +203,15 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         """file.clear: [] -> shown, all emptied (the accepted copy stays on disk for runs that use it)."""
         return (None, render.summary_markdown(None), "", gr.update(value=None, visible=True, label="First rows"), None,
                 gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.update(visible=True),
-                gr.update(visible=False, value=None))
+                gr.update(visible=False, value=None), *quiet)
 
     private = {"api_visibility": "private"}
     file.upload(on_upload, [file, val_fraction, validation_upload], shown, **private)
     file.clear(on_clear, None, shown, **private)
     example.click(example_handler("text"), [val_fraction, validation_upload], [*shown, file], **private)
     example_images.click(example_handler("image"), [val_fraction, validation_upload], [*shown, file], **private)
+    example_audio.click(example_handler("audio"), [val_fraction, validation_upload], [*shown, file], **private)
+    listen_class.input(lambda label, found: clips(found.get(label)), [listen_class, samples], players, **private)
     reinspect = [upload, text_column, label_column, val_fraction, validation_upload]
     text_column.input(on_options, reinspect, shown, **private)
     label_column.input(on_options, reinspect, shown, **private)
@@ -230,3 +246,26 @@ def thumbnails(samples: dict | None) -> list[tuple]:
             image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.BILINEAR)
             out.append((image, str(label)))
     return out
+
+
+def listening(samples: dict | None) -> tuple:
+    """[listen_group, listen_class, samples, *players] for an audio dataset: the first class's clips."""
+    samples = {str(k): list(v) for k, v in (samples or {}).items()}
+    first = next(iter(samples), None)
+    return (gr.update(visible=bool(samples)), gr.update(choices=list(samples), value=first), samples,
+            *clips(samples.get(first)))
+
+
+def clips(paths: list | None) -> list:
+    """Up to PLAYERS clips as (rate, samples) for gr.Audio, decoded here (soundfile, no torch) so no
+    path inside the runs folder is ever served; 10 s each at most."""
+    from ftui.data.audio import AudioProblem, read_clip
+
+    out = []
+    for path in list(paths or [])[:PLAYERS]:
+        try:
+            samples, rate = read_clip(path, 10.0)
+            out.append((rate, samples))
+        except (AudioProblem, OSError):
+            out.append(None)  # readable at inspection; a file gone since is simply not played
+    return out + [None] * (PLAYERS - len(out))

@@ -1,5 +1,5 @@
-"""Predict tab: pick a finished (or stopped) run, type a text or give a picture (file or webcam), see
-the top labels; plus all runs. The input shown follows the picked run's task."""
+"""Predict tab: pick a finished (or stopped) run, type a text, give a picture (file or webcam) or a
+sound (file or microphone), see the top labels; plus all runs. The input shown follows the run's task."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,6 +38,8 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
                                   placeholder="Type a message to classify, then press Predict (or Enter).")
                 image = gr.Image(label="Picture (upload or webcam)", type="filepath", sources=["upload", "webcam"],
                                  visible=False, elem_id="predict-image", height=300)
+                sound = gr.Audio(label="Sound (upload or record; WAV, FLAC, OGG or MP3)", type="filepath",
+                                 sources=["upload", "microphone"], visible=False, elem_id="predict-audio")
                 predict = gr.Button("Predict", variant="primary", elem_id="predict-btn")
                 status = gr.Markdown("", elem_id="predict-status")
             label = gr.Label(label="Top labels", num_top_classes=TOP_K, elem_id="predict-label", scale=2)
@@ -65,20 +67,21 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
             return "text"
 
     def on_run(run_id, request: gr.Request):
-        """run.change: [run] -> [text, image]: the input that fits the run's task."""
-        is_image = task_of_run(owner_of(request), run_id) == "image"
-        return gr.update(visible=not is_image), gr.update(visible=is_image)
+        """run.change: [run] -> [text, image, sound]: the input that fits the run's task."""
+        task = task_of_run(owner_of(request), run_id)
+        return gr.update(visible=task == "text"), gr.update(visible=task == "image"), gr.update(visible=task == "audio")
 
-    def on_predict(run_id, text_value, image_path, request: gr.Request):
-        """predict.click / text.submit / image.change: [run, text, image] -> [label, status]."""
+    def on_predict(run_id, text_value, image_path, sound_path, request: gr.Request):
+        """predict.click / text.submit / image.change / sound.change: [run, text, image, sound] -> [label, status]."""
         if not run_id:
             gr.Warning("Choose a trained run first.")
             return gr.skip(), "Choose a trained run first."
         owner = owner_of(request)
-        is_image = task_of_run(owner, run_id) == "image"
-        value = image_path if is_image else text_value
+        task = task_of_run(owner, run_id)
+        value = {"image": image_path, "audio": sound_path}.get(task, text_value)
         if not value:
-            return None, "Give a picture (upload one or use the webcam)." if is_image else "Type a text to classify."
+            return None, {"image": "Give a picture (upload one or use the webcam).",
+                          "audio": "Give a sound (upload a file or record one)."}.get(task, "Type a text to classify.")
         try:
             probabilities = services.predict(owner, run_id, value, top_k=TOP_K)
         except FtuiError as err:
@@ -103,10 +106,12 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
     refreshed = [run, runs_table, status]
     tab.select(on_refresh, [train.current_run], refreshed, **private)
     refresh.click(on_refresh, [train.current_run], refreshed, **private)
-    predict.click(on_predict, [run, text, image], [label, status], **private)
-    text.submit(on_predict, [run, text, image], [label, status], **private)
-    image.change(on_predict, [run, text, image], [label, status], **private)  # a new picture predicts at once
-    run.change(on_run, [run], [text, image], **private)
+    inputs = [run, text, image, sound]
+    predict.click(on_predict, inputs, [label, status], **private)
+    text.submit(on_predict, inputs, [label, status], **private)
+    image.change(on_predict, inputs, [label, status], **private)  # a new picture predicts at once
+    sound.change(on_predict, inputs, [label, status], **private)  # so does a new sound or recording
+    run.change(on_run, [run], [text, image, sound], **private)
     runs_table.select(on_pick_run, [runs_table], [train.current_run], **private).then(
         train.attach, [train.current_run], train.attach_outputs, **private).then(
         to_train_tab, None, [tabs], **private)

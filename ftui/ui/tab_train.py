@@ -37,21 +37,25 @@ class TrainTab:
     restore_outputs: list
 
 
-TASKS = ("text", "image")
+TASKS = ("text", "image", "audio")
 
 
 def build_options(task: str, data: dict, batch_size, max_length, weight_decay, warmup_ratio, seed,
-                  image_size=None, augment=True, train_head_only=False) -> dict:
+                  image_size=None, augment=True, train_head_only=False, clip_seconds=None,
+                  early_stopping_patience=0) -> dict:
     """A run's flat options dict from the Data tab's part and the typed Advanced widgets (only those
     that apply to the task). Values go through as the widgets give them (a cleared box is None):
     RunConfig checks and coerces them, and explains a bad one in a sentence."""
     options = {**data, "batch_size": batch_size, "weight_decay": weight_decay, "warmup_ratio": warmup_ratio,
-               "seed": seed}
+               "seed": seed, "early_stopping_patience": early_stopping_patience or 0}
     if task == "image":
         options.update(image_size=image_size, augment=augment, train_head_only=train_head_only)
-        options.pop("text_column", None), options.pop("label_column", None)
+    elif task == "audio":
+        options.update(clip_seconds=clip_seconds, train_head_only=train_head_only)
     else:
         options["max_length"] = max_length
+    if task != "text":
+        options.pop("text_column", None), options.pop("label_column", None)
     return options
 
 
@@ -124,6 +128,12 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                 image_size = gr.Slider(32, 512, value=224, step=32, label="Image size (px)", elem_id="image-size",
                                        info="Pictures are resized to this square; the model's own size is best.")
                 augment = gr.Checkbox(value=True, label="Augment (random crop + flip)", elem_id="augment")
+            with gr.Row(visible=False) as audio_row:
+                clip_seconds = gr.Slider(0.5, 10, value=3, step=0.5, label="Clip length (seconds)",
+                                         elem_id="clip-seconds",
+                                         info="Each clip is cut to its first seconds or padded with silence; "
+                                              "shorter is faster.")
+            with gr.Row(visible=False) as head_row:
                 head_only = gr.Checkbox(value=False, label="Train only the head (freeze the backbone)",
                                         elem_id="head-only", info="Faster; for very small datasets.")
             with gr.Row():
@@ -132,6 +142,10 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                 warmup_ratio = gr.Slider(0, 0.5, value=TRAIN_DEFAULTS.warmup_ratio, step=0.01,
                                          label="Warm-up share of steps", elem_id="warmup-ratio")
                 seed = gr.Number(TRAIN_DEFAULTS.seed, label="Seed", precision=0, minimum=0, elem_id="seed")
+                patience = gr.Number(0, label="Early stopping patience", precision=0, minimum=0,
+                                     elem_id="early-stopping",
+                                     info="Stop after this many evaluations without a better validation "
+                                          "accuracy; 0 = off.")
         data_line = gr.Markdown(data_sentence(None, None), elem_id="train-data")
         with gr.Row():
             train = gr.Button("Train", variant="primary", elem_id="train-btn", scale=3)
@@ -202,10 +216,11 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         return show(snap, {**state, "rows": state["rows"] + new}, bool(new))
 
     def on_train(upload, validation_upload, text_col, label_col, val_fraction, model_id, custom, lr, n_epochs,
-                 batch, length, decay, warmup, seed_value, size, augment_on, head, request: gr.Request):
+                 batch, length, decay, warmup, seed_value, size, augment_on, head, clip, patience_value,
+                 request: gr.Request):
         """train.click: [upload, validation_upload, text/label column, val_fraction, model, custom model,
         learning rate, epochs, batch size, max length, weight decay, warm-up, seed, image size, augment,
-        head only] -> [current_run, *live]. Returns as soon as the run is queued; the timer takes it from there."""
+        head only, clip seconds, patience] -> [current_run, *live]. Returns as soon as the run is queued; the timer takes it from there."""
         unchanged = (gr.skip(),) * (1 + len(live))
         if not upload:
             gr.Warning("Choose a training file on the Data tab first (or use the example dataset).")
@@ -215,7 +230,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             return unchanged
         task = upload.get("task") or "text"
         options = build_options(task, data_options(text_col, label_col, val_fraction, validation_upload),
-                                batch, length, decay, warmup, seed_value, size, augment_on, head)
+                                batch, length, decay, warmup, seed_value, size, augment_on, head, clip,
+                                patience_value)
         owner = owner_of(request)
         try:
             run_id = services.start_run(owner, task, chosen_model(model_id, custom), None, lr, n_epochs, options,
@@ -245,16 +261,18 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         """model.change: [model] -> [learning_rate, epochs] from the catalog's recommendation, if any."""
         return recommended([m for task in TASKS for m in models_of[task]], model_id)
 
-    per_task = [model, max_length, image_row]  # what changes with the task (see task_view)
-    settings = [model, custom_model, learning_rate, epochs, image_row]
+    per_task = [model, max_length, image_row, audio_row, head_row]  # what changes with the task (see task_view)
+    settings = [model, custom_model, learning_rate, epochs, *per_task[1:]]
 
     def task_view(task: str, model_value=None) -> tuple:
         """Updates for `per_task`: the task's models (keeping a still valid choice), and the settings
-        that apply to it (token length for texts; size, augmentation, head-only for images)."""
+        that apply to it (token length for texts; size, augmentation for images; clip length for audio;
+        head-only for images and audio)."""
         task_choices, task_default = choices_of.get(task, choices_of["text"])
         valid = any(value == model_value for _, value in task_choices)
         return (gr.update(choices=task_choices, value=model_value if valid else task_default),
-                gr.update(visible=task != "image"), gr.update(visible=task == "image"))
+                gr.update(visible=task == "text"), gr.update(visible=task == "image"),
+                gr.update(visible=task == "audio"), gr.update(visible=task != "text"))
 
     def restore(run_id, request: gr.Request):
         """demo.load: [current_run] -> settings. After a reload the model, learning rate and epochs show
@@ -269,9 +287,9 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             return tuple(gr.skip() for _ in settings)
         task = config.get("task", "text")
         in_catalog = any(value == config.get("model") for _, value in choices_of.get(task, choices_of["text"])[0])
-        model_update, _, image_visible = task_view(task, config.get("model"))
+        model_update, *rows = task_view(task, config.get("model"))
         return (model_update, "" if in_catalog else config.get("model", ""), config.get("learning_rate"),
-                config.get("epochs"), image_visible)
+                config.get("epochs"), *rows)
 
     def on_data(upload, validation_upload):
         """upload.change / validation_upload.change: [upload, validation_upload] -> [data_line]."""
@@ -294,7 +312,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     data.validation_upload.change(on_data, [data.upload, data.validation_upload], [data_line], **private)
     train.click(on_train, [data.upload, data.validation_upload, data.text_column, data.label_column,
                            data.val_fraction, model, custom_model, learning_rate, epochs, batch_size, max_length,
-                           weight_decay, warmup_ratio, seed, image_size, augment, head_only], [current_run, *live],
+                           weight_decay, warmup_ratio, seed, image_size, augment, head_only, clip_seconds, patience],
+                [current_run, *live],
                 **private)
     # Ticks are cheap reads of a snapshot: never queue them behind other work, never flash a spinner.
     timer.tick(on_tick, [current_run, poll], live, concurrency_limit=None, show_progress="hidden", **private)

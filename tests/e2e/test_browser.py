@@ -198,3 +198,46 @@ def test_images_example_train_and_predict_a_picture(page, app_url, tmp_path):
     page.locator("#predict-image input[type=file]").set_input_files(str(picture))
     page.wait_for_function("() => /ants|bees/.test(document.querySelector('#predict-label').innerText)")
     shot(page, "8-image-predict")
+
+
+def test_audio_example_listen_train_and_predict_a_sound(page, app_url, tmp_path):
+    """The audio path in a real browser: example ZIP of spoken digits in one click, summary with
+    durations and sample rates, playable examples, Whisper tiny.en with a 1 s window, then a clip
+    predicted from a file upload."""
+    import zipfile
+
+    example = Path(__file__).resolve().parents[2] / "assets" / "examples" / "spoken_digits_sample.zip"
+    with zipfile.ZipFile(example) as archive:
+        name = next(n for n in archive.namelist() if "/seven/" in n and n.endswith(".wav"))
+        clip = tmp_path / "seven.wav"
+        clip.write_bytes(archive.read(name))
+
+    page.goto(app_url)
+    page.click("#use-example-audio")
+    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('120 clips')")
+    summary = page.locator("#data-summary").inner_text()
+    assert "8,000 Hz" in summary and "mono" in summary and "s long" in summary
+    page.wait_for_function("() => document.querySelectorAll('#listen-1 audio, #listen-1 .waveform-container, "
+                           "#listen-1 button').length > 0")  # a player with a clip in it
+    shot(page, "9-audio-data")
+
+    open_tab(page, "2 · Train")
+    page.wait_for_function("() => document.querySelector('#model input')?.value.includes('Whisper')")
+    page.locator("#epochs input").fill("3")
+    page.locator("#advanced").get_by_text("Advanced").click()
+    page.locator("#clip-seconds input[type=number]").fill("1")
+    page.locator("#batch-size input[type=number]").fill("8")
+    page.click("#train-btn")
+    page.wait_for_function(LINES_DRAWN, arg="#loss-plot", timeout=180_000)
+    page.wait_for_function("() => /finished|stopped|failed/.test(document.querySelector('#run-state').innerText)",
+                           timeout=300_000)
+    assert "finished" in page.locator("#run-state").inner_text()
+    shot(page, "10-audio-trained")
+
+    open_tab(page, "3 · Predict")
+    page.wait_for_function("() => document.querySelector('#predict-run input')?.value.includes('whisper')")
+    page.wait_for_selector("#predict-audio", state="visible")
+    page.locator("#predict-audio input[type=file]").set_input_files(str(clip))
+    page.wait_for_function("() => /zero|one|two|three|four|five|six|seven|eight|nine/"
+                           ".test(document.querySelector('#predict-label').innerText)", timeout=120_000)
+    shot(page, "11-audio-predict")
