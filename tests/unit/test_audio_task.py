@@ -143,3 +143,34 @@ def test_clip_length_option_sets_the_window(tmp_path, tones_zip):
     assert built.model.config.max_source_positions == 75
     assert built.processor.clip_seconds == 1.5 and built.processor.window_samples == 24000
     assert built.head == {"projector.weight", "projector.bias", "classifier.weight", "classifier.bias"}
+
+
+def test_a_local_wav2vec2_folder_takes_raw_waveforms(tmp_path):
+    """Other transformers audio classifiers work from a local folder too: wav2vec2 takes the raw 16 kHz
+    waveform (input_values), and any clip length (no fixed window as Whisper has)."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+
+    from ftui.config import TrainOptions
+    from ftui.models.catalog import ModelSource
+    from ftui.tasks import get_task
+
+    folder = tmp_path / "tiny-wav2vec2"
+    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                            conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), num_feat_extract_layers=2,
+                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    Wav2Vec2ForSequenceClassification(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, return_attention_mask=True).save_pretrained(folder)
+    task = get_task("audio")
+    source = ModelSource(id=str(folder), location=str(folder), kind="local")
+    built = task.build(source, ["low", "high"], TrainOptions(clip_seconds=0.5))
+    assert built.processor.window_samples == 8000 and built.processor.sampling_rate == 16000
+    clips = []
+    for i, label in enumerate(["low", "high", "low"]):
+        path = tmp_path / f"{i}.wav"
+        path.write_bytes(tone(label, i, 8000))
+        clips.append(str(path))
+    batch = next(iter(task.batches(built.processor, clips, [0, 1, 0], TrainOptions(), batch_size=3, shuffle=False)))
+    assert batch["input_values"].shape == (3, 8000) and batch["labels"].tolist() == [0, 1, 0]
+    with torch.no_grad():
+        logits = built.model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    assert logits.shape == (3, 2)
