@@ -13,7 +13,11 @@ the server would open: Gradio checks that a FileData path lies in its upload fol
 import contextlib
 import json
 import logging
+import mimetypes
 import re
+import secrets
+import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +26,7 @@ from gradio.utils import get_upload_folder
 
 from ftui.errors import FtuiError
 from ftui.messages import describe
-from ftui.runs.store import DEFAULT_OWNER
+from ftui.runs.store import DEFAULT_OWNER, safe_filename
 
 if TYPE_CHECKING:  # importing Services at runtime would pull the engine (and torch) into the UI
     from ftui.services import Services
@@ -31,6 +35,11 @@ log = logging.getLogger(__name__)
 UPLOAD_ID = re.compile(r"^u-[0-9a-f]{16}$")
 ERROR_CODE = re.compile(r"\(error code: ([a-z_]+)\)\s*$")
 HEAVY_CONCURRENCY = 2  # inspect/start/predict share the 2 CPU cores with training; status calls are free
+DOWNLOADS = "ftui-downloads"  # inside Gradio's upload folder: where files handed to clients are copied
+DOWNLOAD_TTL_S = 3600  # a client fetches its file right after the call; older copies are removed
+# What evaluate returns: the metrics, never the server paths evaluate_run adds (dir, *_path, ...).
+EVALUATION_KEYS = ("name", "run_id", "source", "task", "created", "labels", "n", "n_total", "accuracy",
+                   "macro_f1", "weighted_f1", "per_class", "confusion", "unseen_labels")
 
 
 # -- shared with the tabs --------------------------------------------------------------------
@@ -77,6 +86,37 @@ def uploaded_file(value: Any) -> tuple[Path, str]:
     if not path.is_relative_to(upload_root) or not path.is_file():
         raise FtuiError("not_an_upload", value=value["path"][:80])
     return path, value.get("orig_name") or path.name
+
+
+def served_file(path: str | Path, name: str | None = None) -> dict:
+    """A FileData dict that Gradio will let the client download: a private copy of `path` in a fresh
+    random folder inside Gradio's upload folder (which Gradio serves), never the run folder itself.
+
+    Gradio's file route serves only its upload/cache folders and `allowed_paths`; the runs folder is
+    in neither, so other users' runs stay unreachable. The caller has already checked the owner (every
+    Services lookup does); the copy's URL holds 128 random bits, so only the caller learns it."""
+    source = Path(path)
+    root = Path(get_upload_folder()).resolve() / DOWNLOADS
+    _prune_downloads(root)
+    folder = root / secrets.token_hex(16)
+    folder.mkdir(parents=True)
+    target = folder / safe_filename(name or source.name)
+    shutil.copyfile(source, target)
+    return {"path": str(target), "orig_name": target.name, "size": target.stat().st_size,
+            "mime_type": mimetypes.guess_type(target.name)[0], "meta": {"_type": "gradio.FileData"}}
+
+
+def _prune_downloads(root: Path, max_age_s: float = DOWNLOAD_TTL_S) -> None:
+    """Remove the download copies older than `max_age_s` (best effort: a file in use stays)."""
+    if not root.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for folder in root.iterdir():
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _options(options: Any) -> dict:
@@ -161,8 +201,79 @@ class PublicApi:
             # A string is text, never a path to open: an image run refuses it (wrong_input_kind).
             return self.services.predict(owner_of(request), run_id, input, allow_paths=False)
 
-    ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict")
-    CHEAP = ("list_models", "run_status", "stop_run", "list_runs")  # never queue behind training-side work
+    # -- evaluation, batch prediction, export and run management ---------------------------------
+    def evaluate(self, run_id: str, file: dict | str | None = None, request: gr.Request = None) -> dict:
+        """Score a finished or stopped run: on its own validation split (no file), or on an uploaded
+        labelled file (handle_file(path), or an upload_id) read like the training file. Returns
+        accuracy, macro_f1, weighted_f1, per_class [{label, precision, recall, f1, support}],
+        confusion (rows = true, columns = predicted, in `labels` order), n (examples scored),
+        unseen_labels {label: count} (labels the run never saw: left out of the metrics), name (for
+        evaluation_examples), source, and confusion_png (the matrix as a picture, downloaded)."""
+        with api_errors():
+            owner = owner_of(request)
+            upload_id = None if file in (None, "", {}) else self._upload_id(owner, file)
+            result = self.services.evaluate(owner, run_id, upload_id=upload_id)
+            out = {key: result.get(key) for key in EVALUATION_KEYS}
+            png = Path(result.get("confusion_png") or "")
+            name = f"{run_id}-{result['name']}-confusion.png"
+            out["confusion_png"] = served_file(png, name) if png.is_file() else None
+            return out
+
+    def evaluation_examples(self, run_id: str, eval_name: str, true_label: str, pred_label: str,
+                            request: gr.Request = None) -> list[dict]:
+        """The examples of one confusion-matrix cell (true_label predicted as pred_label) of evaluation
+        `eval_name` (the "name" evaluate returned), most confident first: [{index, input (the text or
+        the file's name in its ZIP), true, pred, confidence, probabilities}]."""
+        with api_errors():
+            rows = self.services.evaluation_examples(owner_of(request), run_id, eval_name, true_label, pred_label)
+            return [{k: v for k, v in row.items() if k != "path"} for row in rows]  # no server paths
+
+    def predict_batch(self, run_id: str, file: dict | str, request: gr.Request = None) -> dict:
+        """Classify every input of an unlabelled upload (texts: a table or one text per line; images:
+        a ZIP). Returns csv (the predictions, downloaded: input, predicted, confidence, p_<label>...),
+        n (inputs classified), skipped [{item, reason, code, message}] and labels."""
+        with api_errors():
+            owner = owner_of(request)
+            result = self.services.predict_batch(owner, run_id, upload_id=self._upload_id(owner, file))
+            return {"csv": served_file(result["csv"]), "n": result["n"], "skipped": result["skipped"],
+                    "labels": result["labels"], "source": result["source"]}
+
+    def export_run(self, run_id: str, format: str = "zip", request: gr.Request = None) -> dict:  # noqa: A002
+        """The tuned model as a download (file). format "zip": the model in its ecosystem's own format
+        plus a model card (README.md). "onnx": a ZIP of the .onnx file, labels, preprocessing files and
+        a README, with the parity check against PyTorch (max_abs_diff, mean_abs_diff,
+        same_argmax_fraction, n_checked, parity_ok, tolerance, opset, inputs)."""
+        with api_errors():
+            result = self.services.export_run(owner_of(request), run_id, format)
+            if result["format"] == "zip":
+                return {"format": "zip", "file": served_file(result["path"]), "size_bytes": result["size_bytes"]}
+            bundle = Path(result["zip"])
+            keep = ("max_abs_diff", "mean_abs_diff", "same_argmax_fraction", "n_checked", "opset", "inputs",
+                    "exporter", "parity_ok", "tolerance", "issues")
+            return {"format": "onnx", "file": served_file(bundle), "size_bytes": bundle.stat().st_size,
+                    "onnx_size_bytes": result.get("size_bytes"), **{k: result.get(k) for k in keep}}
+
+    def resume_run(self, run_id: str, extra_epochs: int = 0, request: gr.Request = None) -> str:
+        """Queue a run again (same id): extra_epochs=0 continues a stopped or interrupted run from its
+        last checkpoint; extra_epochs=N trains a finished or stopped run N more epochs."""
+        with api_errors():
+            return self.services.resume_run(owner_of(request), run_id, extra_epochs=extra_epochs)
+
+    def rename_run(self, run_id: str, name: str, request: gr.Request = None) -> dict:
+        """Give a run a display name (the id stays); "" clears it. Returns the run's summary."""
+        with api_errors():
+            return self.services.rename_run(owner_of(request), run_id, name)
+
+    def delete_run(self, run_id: str, request: gr.Request = None) -> dict:
+        """Remove a run and all its files. A queued or running run is refused: stop it first."""
+        with api_errors():
+            return self.services.delete_run(owner_of(request), run_id)
+
+    ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
+                 "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run",
+                 "delete_run")
+    # Never queue behind training-side work: these only read or write a few small files.
+    CHEAP = ("list_models", "run_status", "stop_run", "list_runs", "evaluation_examples", "rename_run", "delete_run")
 
 
 def register(api: PublicApi) -> None:

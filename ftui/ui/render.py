@@ -116,16 +116,29 @@ def state_markdown(snap: dict | None) -> str:
         return f"{run} is waiting for a free training slot."
     if state == "running":
         return f"{run} is training.{best_text}"
+    saved = saved_model_text(snap)
     if state == "finished":
-        return f"{run} finished.{best_text} Try it on the Predict tab."
+        early = " It stopped early: validation accuracy had stopped improving." if snap.get("stopped_early") else ""
+        return f"{run} finished.{early}{best_text}{saved} Try it on the Predict tab."
     if state == "stopped":
-        return f"{run} was stopped; the model learned so far was kept.{best_text}"
+        return f"{run} was stopped; the model learned so far was kept.{best_text}{saved} It can be resumed (Runs tab)."
     if state == "interrupted":
-        return f"{run} was interrupted because the app stopped while it was training."
+        return (f"{run} was interrupted because the app stopped while it was training; "
+                "resume it from its last checkpoint on the Runs tab.")
     if state == "failed":
         error = snap.get("error") or {}
         return f"{run} failed: {error.get('message') or error.get('code') or 'unknown error'}"
     return f"{run}: {state}"
+
+
+def saved_model_text(snap: dict) -> str:
+    """' The saved model is from epoch 2 (step 40), the best evaluation.' — which weights model/ holds."""
+    if snap.get("saved_model") == "last":
+        return " The saved model is the last one (there was no validation data to pick the best)."
+    epoch = snap.get("best_epoch")
+    if snap.get("saved_model") == "best" and isinstance(epoch, (int, float)):
+        return f" The saved model is the best one, from epoch {epoch:g} (step {snap.get('best_step')})."
+    return ""
 
 
 # -- datasets ------------------------------------------------------------------------------

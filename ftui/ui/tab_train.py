@@ -212,6 +212,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             snap = services.run_status(owner_of(request), run_id, since=len(state["rows"]))
         except FtuiError as err:
             return (state, gr.skip(), error_message(err), gr.skip(), gr.skip(), gr.Timer(active=False))
+        if (snap.get("n_rows") or 0) < len(state["rows"]):  # resumed: rows past its checkpoint were dropped
+            return attach(run_id, request)
         new = list(snap.get("rows") or [])
         return show(snap, {**state, "rows": state["rows"] + new}, bool(new))
 

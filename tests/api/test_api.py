@@ -22,7 +22,8 @@ from ftui.ui.api import error_code
 pytestmark = [pytest.mark.timeout(600),
               # gradio's own queue code trips pandas 3 deprecations; not ours to fix
               pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
-ENDPOINTS = {"list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict"}
+ENDPOINTS = {"list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
+             "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run", "delete_run"}
 QUICK = {"batch_size": 8, "max_length": 32, "log_every_steps": 1}  # many small steps: rows appear at once
 POSITIVE = ["great", "wonderful", "loved", "excellent", "delightful", "superb", "brilliant", "charming"]
 NEGATIVE = ["awful", "terrible", "hated", "boring", "dreadful", "dull", "horrible", "clumsy"]
