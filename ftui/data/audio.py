@@ -366,9 +366,13 @@ def _duration_stats(durations: list[float]) -> dict:
 
 
 def _samples(inputs: list[str], labels: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
+    """A few clips per class, spread evenly over its (sorted) files: neighbours in a folder are often
+    the same speaker or session, so the first three would all sound alike."""
+    by_label: dict[str, list[str]] = {}
     for file, label in zip(inputs, labels):
-        bucket = out.setdefault(label, [])
-        if len(bucket) < SAMPLES_PER_CLASS:
-            bucket.append(file)
-    return dict(sorted(out.items()))
+        by_label.setdefault(label, []).append(file)
+    out = {}
+    for label, files in sorted(by_label.items()):
+        k = min(SAMPLES_PER_CLASS, len(files))
+        out[label] = [files[i * len(files) // k] for i in range(k)]
+    return out
