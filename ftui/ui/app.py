@@ -1,4 +1,4 @@
-"""build_app(services) -> gr.Blocks: the three tabs plus the public API, wired to one Services."""
+"""build_app(services) -> gr.Blocks: the five tabs plus the public API, wired to one Services."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,10 @@ import gradio as gr
 
 from ftui.ui.api import PublicApi, register
 from ftui.ui.tab_data import build_data_tab
+from ftui.ui.tab_evaluate import build_evaluate_tab
 from ftui.ui.tab_predict import build_predict_tab
+from ftui.ui.tab_runs import POLL_SECONDS as RUNS_POLL_SECONDS
+from ftui.ui.tab_runs import build_runs_tab
 from ftui.ui.tab_train import POLL_SECONDS, build_train_tab
 
 if TYPE_CHECKING:
@@ -20,19 +23,23 @@ UI_CONCURRENCY = 2  # UI events that read files or run models; 2 cores are share
 
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"## {TITLE}\nFine-tune a pretrained model on your labelled texts or pictures: "
-                    "**1 · Data** → **2 · Train** → **3 · Predict**. Every step is also an API call "
-                    "(see *Use via API* at the bottom).", elem_id="header")
+        gr.Markdown(f"## {TITLE}\nFine-tune a pretrained model on your labelled texts, pictures or sounds: "
+                    "**1 · Data** → **2 · Train** → **3 · Predict** → **4 · Evaluate** (metrics, confusion "
+                    "matrix, whole files); **5 · Runs** compares, renames, resumes, exports and deletes runs. "
+                    "Every step is also an API call (see *Use via API* at the bottom).", elem_id="header")
         # Page level, not inside a tab: components of an unselected tab are not mounted in the browser,
         # so a BrowserState there is not read on reload and a Timer there never ticks.
         current_run = gr.BrowserState(None, storage_key="ftui-current-run", secret=browser_secret(services))
         upload = gr.BrowserState(None, storage_key="ftui-current-upload", secret=browser_secret(services))
         timer = gr.Timer(POLL_SECONDS, active=False)
+        runs_timer = gr.Timer(RUNS_POLL_SECONDS, active=False)  # the Runs table, while a run is active
         who = gr.Markdown("", elem_id="signed-in")
         with gr.Tabs(elem_id="tabs") as tabs:
             data = build_data_tab(services, upload)
             train = build_train_tab(services, data, current_run, timer)
             predict = build_predict_tab(services, train, tabs)
+            build_evaluate_tab(services, current_run)
+            build_runs_tab(services, data, train, tabs, runs_timer)
         register(PublicApi(services))
         # A reload (or a new tab) re-attaches to the run this browser followed, finished or not.
         demo.load(data.restore, [data.upload], data.restore_outputs, api_visibility="private")

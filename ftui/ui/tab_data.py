@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ftui.errors import FtuiError
-from ftui.ui import render
+from ftui.ui import media, render
 from ftui.ui.api import error_message, owner_of
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 EXAMPLE_FILES = {"text": EXAMPLES / "sms_spam_sample.csv", "image": EXAMPLES / "ants_bees_sample.zip",
                  "audio": EXAMPLES / "spoken_digits_sample.zip"}
 DEFAULT_VAL_FRACTION = 0.2
-THUMBNAIL_PX = 128
 THUMBNAILS_PER_CLASS = 6
 PLAYERS = 3  # sample clips playable at once (of the class picked)
 
@@ -229,22 +228,13 @@ def _columns_from(err: FtuiError) -> list[str]:
 
 
 def thumbnails(samples: dict | None) -> list[tuple]:
-    """A few small pictures per class for the gallery, captioned with their class. Decoded here with
-    the data layer's guarded decoder (pixel cap, EXIF rotation), and handed to Gradio as images, so
-    no path inside the runs folder is ever served to the browser."""
-    from PIL import Image
-
-    from ftui.data.images import ImageProblem, decode
-
+    """A few small pictures per class for the gallery, captioned with their class (ui/media.py)."""
     out = []
     for label, paths in (samples or {}).items():
         for path in list(paths)[:THUMBNAILS_PER_CLASS]:
-            try:
-                image, _ = decode(path, draft=THUMBNAIL_PX)
-            except (ImageProblem, OSError):
-                continue  # it was readable at inspection; a file gone since is simply not shown
-            image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.BILINEAR)
-            out.append((image, str(label)))
+            image = media.thumbnail(path)
+            if image is not None:  # readable at inspection; a file gone since is simply not shown
+                out.append((image, str(label)))
     return out
 
 
@@ -257,15 +247,6 @@ def listening(samples: dict | None) -> tuple:
 
 
 def clips(paths: list | None) -> list:
-    """Up to PLAYERS clips as (rate, samples) for gr.Audio, decoded here (soundfile, no torch) so no
-    path inside the runs folder is ever served; 10 s each at most."""
-    from ftui.data.audio import AudioProblem, read_clip
-
-    out = []
-    for path in list(paths or [])[:PLAYERS]:
-        try:
-            samples, rate = read_clip(path, 10.0)
-            out.append((rate, samples))
-        except (AudioProblem, OSError):
-            out.append(None)  # readable at inspection; a file gone since is simply not played
+    """Up to PLAYERS clips of a class (ui/media.py: decoded here, never served from the runs folder)."""
+    out = [media.playable(path) for path in list(paths or [])[:PLAYERS]]
     return out + [None] * (PLAYERS - len(out))

@@ -1,13 +1,11 @@
 """A real browser (Debian chromium via Playwright) drives the studio: upload, train, watch the
 charts, reload, predict. Screenshots land in tests/artifacts/ (git-ignored).
 
-Never `playwright install` (it downloads); the system chromium is used. Without it the tests skip,
-unless CI=true, where a missing browser is a failure.
+The browser comes from tests/e2e/conftest.py (the system chromium, never `playwright install`).
 """
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from pathlib import Path
@@ -19,30 +17,13 @@ from ftui.services import Services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600),
               pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]  # gradio + pandas 3
-CHROMIUM = Path(os.environ.get("FTUI_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 # A LinePlot has drawn when a line path has a stroke and a real path (the NaN placeholder draws none).
 LINES_DRAWN = """sel => [...document.querySelectorAll(sel + ' g.mark-line path')]
     .some(p => p.getAttribute('stroke') && (p.getAttribute('d') || '').length > 40)"""
 
 
-# -- fixtures: one browser per session, one app per module ------------------------------------------
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"chromium not found at {CHROMIUM} (CI=true: e2e tests must run)")
-        pytest.skip(f"chromium not found at {CHROMIUM}; apt-get install chromium (never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
+# -- fixtures: one app per module (the browser: conftest.py) ------------------------------------------
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     services = Services(tmp_path_factory.mktemp("e2e-runs"), max_upload_mb=5, max_concurrent_runs=1)

@@ -1,0 +1,282 @@
+"""Pure rendering for the Runs and Evaluate tabs: run lists, config diffs, overlaid curves,
+evaluation tables and the sentences around them.
+
+No gradio and no torch here (pandas only), so every function is unit-tested on plain dicts.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import pandas as pd
+
+from ftui.ui.render import ACTIVE_STATES, DONE_STATES, _num, _short_model, format_duration
+
+DIFFERS = "≠"  # the marker in the config table's "differs" column
+CONFIG_KEYS_FIRST = ("name", "task", "model", "upload", "learning_rate", "epochs")
+
+
+# -- the runs table --------------------------------------------------------------------------
+RUN_COLUMNS = ["run", "name", "task", "model", "data", "learning rate", "epochs", "batch size",
+               "best val. accuracy", "state", "duration"]
+
+
+def duration_s(run: dict, now: float | None = None) -> float | None:
+    """Seconds the run has trained: started -> ended, or -> now while it is active."""
+    started = run.get("started")
+    if not isinstance(started, (int, float)):
+        return None
+    ended = run.get("ended")
+    if not isinstance(ended, (int, float)):
+        if run.get("state") not in ACTIVE_STATES:
+            return None
+        ended = time.time() if now is None else now
+    return max(0.0, float(ended) - float(started))
+
+
+def percent(value) -> str:
+    return f"{value * 100:.1f}%" if isinstance(value, (int, float)) and math.isfinite(value) else ""
+
+
+def runs_table(runs: list[dict], configs: dict[str, dict] | None = None, now: float | None = None) -> pd.DataFrame:
+    """One row per run (list_runs order: newest first). `configs` (run_id -> config.json) adds the batch
+    size, which the run summaries do not hold."""
+    configs = configs or {}
+    rows = []
+    for r in runs:
+        train = (configs.get(r.get("run_id")) or {}).get("train") or {}
+        rows.append([r.get("run_id"), r.get("name") or "", r.get("task") or "", _short_model(r.get("model")),
+                     r.get("data_name") or "", _lr(r.get("learning_rate")), r.get("epochs"),
+                     train.get("batch_size", ""), percent(r.get("best_accuracy")), r.get("state") or "",
+                     format_duration(duration_s(r, now)) if duration_s(r, now) is not None else ""])
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def _lr(value) -> str:
+    number = _num(value)
+    return "" if math.isnan(number) else f"{number:g}"
+
+
+def run_title(run: dict) -> str:
+    """A run as a person names it: its display name (with the id), or the id alone."""
+    name = (run.get("name") or "").strip()
+    return f"{name} ({run.get('run_id')})" if name else str(run.get("run_id"))
+
+
+def run_choices(runs: list[dict], done_only: bool = False) -> list[tuple[str, str]]:
+    """(label, run_id) for dropdowns: 'name (id) · model · state · 93.1%'."""
+    out = []
+    for r in runs:
+        if done_only and r.get("state") not in DONE_STATES:
+            continue
+        parts = [run_title(r), _short_model(r.get("model")), r.get("state") or "?"]
+        if percent(r.get("best_accuracy")):
+            parts.append(percent(r.get("best_accuracy")))
+        out.append((" · ".join(parts), r["run_id"]))
+    return out
+
+
+def keep_choices(selected, runs: list[dict]) -> list[str]:
+    """The selected run ids that still exist (a deleted run drops out of a selection)."""
+    ids = {r.get("run_id") for r in runs}
+    return [s for s in (selected or []) if s in ids]
+
+
+# -- overlays of several runs ----------------------------------------------------------------
+def overlay_loss_frame(rows_by_run: dict[str, list[dict]]) -> pd.DataFrame:
+    """Training loss of several runs for LinePlot(x="step", y="loss", color="run"). One NaN placeholder
+    row per run comes first (a LinePlot whose first frame lacks a series never draws it)."""
+    head, points = [], []
+    for run, rows in rows_by_run.items():
+        train = [r for r in rows if r.get("split") == "train" and r.get("step") is not None]
+        head.append({"step": min((r["step"] for r in train), default=0), "loss": math.nan, "run": run})
+        points += [{"step": r["step"], "loss": _num(r.get("loss")), "run": run} for r in train]
+    return pd.DataFrame(head + points, columns=["step", "loss", "run"]).astype(
+        {"step": "int64", "loss": "float64", "run": "string"})
+
+
+def overlay_accuracy_frame(rows_by_run: dict[str, list[dict]]) -> pd.DataFrame:
+    """Validation accuracy per evaluation of several runs for ScatterPlot(x="step", y="accuracy", color="run")."""
+    head, points = [], []
+    for run, rows in rows_by_run.items():
+        evals = [r for r in rows if r.get("split") == "validation" and r.get("step") is not None]
+        head.append({"step": min((r["step"] for r in evals), default=0), "accuracy": math.nan, "run": run})
+        points += [{"step": r["step"], "accuracy": _num(r.get("accuracy")), "run": run} for r in evals]
+    return pd.DataFrame(head + points, columns=["step", "accuracy", "run"]).astype(
+        {"step": "int64", "accuracy": "float64", "run": "string"})
+
+
+# -- configs side by side --------------------------------------------------------------------
+def flatten_config(config: dict) -> dict[str, object]:
+    """config.json -> {"learning_rate": ..., "data.val_fraction": ..., "train.batch_size": ...}."""
+    flat = {}
+    for key, value in (config or {}).items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
+    """Settings as rows, one column per run (title -> config.json), and a "differs" column marked
+    DIFFERS where the runs disagree. The main settings come first, then data.*, then train.*."""
+    flats = {title: flatten_config(c) for title, c in configs.items()}
+    keys = sorted({k for f in flats.values() for k in f},
+                  key=lambda k: (CONFIG_KEYS_FIRST.index(k) if k in CONFIG_KEYS_FIRST else len(CONFIG_KEYS_FIRST),
+                                 k.startswith("train."), k))
+    rows = []
+    for key in keys:
+        values = [_shown(f.get(key)) for f in flats.values()]
+        rows.append([key, *values, DIFFERS if len(set(values)) > 1 else ""])
+    return pd.DataFrame(rows, columns=["setting", *flats.keys(), "differs"])
+
+
+def differing_rows(frame: pd.DataFrame) -> list[int]:
+    return [i for i, mark in enumerate(frame.get("differs", [])) if mark == DIFFERS]
+
+
+DIFFERS_STYLE = "background-color: #fde68a; font-weight: 600"
+RIGHT_STYLE = "background-color: #bbf7d0; font-weight: 600"
+WRONG_STYLE = "background-color: #fecaca; font-weight: 600"
+
+
+def difference_styles(frame: pd.DataFrame) -> list[list[str]]:
+    """CSS per cell: the rows whose runs disagree are tinted, whole."""
+    marked = set(differing_rows(frame))
+    return [[DIFFERS_STYLE if i in marked else ""] * len(frame.columns) for i in range(len(frame))]
+
+
+def highlight_differences(frame: pd.DataFrame):
+    """A pandas Styler with difference_styles (gr.Dataframe shows a Styler's colours)."""
+    return _styled(frame, difference_styles(frame))
+
+
+def _styled(frame: pd.DataFrame, styles: list[list[str]]):
+    css = pd.DataFrame(styles, index=frame.index, columns=frame.columns) if len(frame) else None
+    return frame.style.apply(lambda _: css, axis=None) if css is not None else frame.style
+
+
+# -- exports ---------------------------------------------------------------------------------
+def size_text(n_bytes) -> str:
+    n = float(n_bytes or 0)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def onnx_sentence(result: dict) -> str:
+    """'ONNX parity: max |Δlogit| 3e-06 over 32 validation inputs, same top label 100%.'"""
+    diff, n, same = result.get("max_abs_diff"), result.get("n_checked"), result.get("same_argmax_fraction")
+    text = (f"max |Δlogit| {_num(diff):.1g} over {n} validation inputs, "
+            f"same top label {percent(same) or '?'}")
+    if result.get("parity_ok") is False:
+        return f"⚠️ The ONNX file does not match the PyTorch model closely: {text}."
+    return f"ONNX parity: {text}."
+
+
+# -- evaluation ------------------------------------------------------------------------------
+CONFUSION_CORNER = "true ↓ / predicted →"
+
+
+def evaluation_markdown(result: dict | None) -> str:
+    """Headline numbers of one evaluation, and what was left out."""
+    if not result:
+        return "No evaluation yet: evaluate the run on its validation split or on a labelled file."
+    source = "its validation split" if result.get("source") == "validation" else f"**{result.get('source')}**"
+    line = (f"On {source} ({result.get('n', 0)} examples): accuracy **{percent(result.get('accuracy'))}**, "
+            f"macro-F1 **{percent(result.get('macro_f1'))}**, weighted F1 {percent(result.get('weighted_f1'))}.")
+    unseen = result.get("unseen_labels") or {}
+    if unseen:
+        listed = ", ".join(f"`{k}` ({v})" for k, v in unseen.items())
+        line += f" Left out: labels the run never learned: {listed}."
+    return line + " Click a cell of the matrix to see its examples."
+
+
+def per_class_frame(per_class: list[dict] | None) -> pd.DataFrame:
+    rows = [[c.get("label"), round(_num(c.get("precision")), 3), round(_num(c.get("recall")), 3),
+             round(_num(c.get("f1")), 3), c.get("support")] for c in per_class or []]
+    return pd.DataFrame(rows, columns=["label", "precision", "recall", "F1", "support"])
+
+
+def confusion_frame(confusion: list[list[int]] | None, labels: list[str] | None) -> pd.DataFrame:
+    """Rows = true label, columns = predicted label; the first column names the true label."""
+    labels = [str(x) for x in labels or []]
+    rows = [[label, *[int(v) for v in (confusion[i] if confusion and i < len(confusion) else [])]]
+            for i, label in enumerate(labels)]
+    return pd.DataFrame(rows, columns=[CONFUSION_CORNER, *labels])
+
+
+def confusion_styles(frame: pd.DataFrame) -> list[list[str]]:
+    """CSS per cell of confusion_frame: correct predictions (the diagonal) green, mistakes that occur
+    red, so the eye finds them at once; zeros and the label column stay plain."""
+    out = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        styles = [""]
+        for j, value in enumerate(row[1:]):
+            styles.append("" if not value else RIGHT_STYLE if i == j else WRONG_STYLE)
+        out.append(styles)
+    return out
+
+
+def style_confusion(frame: pd.DataFrame):
+    return _styled(frame, confusion_styles(frame))
+
+
+def cell_of(index, labels: list[str] | None) -> tuple[str, str] | None:
+    """(true, predicted) for a click at [row, col] of confusion_frame; None for the label column."""
+    labels = [str(x) for x in labels or []]
+    if not isinstance(index, (list, tuple)) or len(index) != 2:
+        return None
+    row, col = index
+    if not (isinstance(row, int) and isinstance(col, int)) or not (0 <= row < len(labels) and 1 <= col <= len(labels)):
+        return None
+    return labels[row], labels[col - 1]
+
+
+def cell_markdown(true: str, pred: str, count: int, shown: int) -> str:
+    kind = "correctly predicted" if true == pred else f"predicted as **{pred}**"
+    more = f" (the {shown} most confident shown)" if shown < count else ""
+    if not count:
+        return f"No **{true}** example was {kind}."
+    return f"{count} **{true}** example(s) {kind}{more}."
+
+
+def top_probabilities(probabilities: dict | None, k: int = 3) -> str:
+    items = sorted((probabilities or {}).items(), key=lambda kv: -kv[1])[:k]
+    return ", ".join(f"{label} {p * 100:.1f}%" for label, p in items)
+
+
+def examples_frame(examples: list[dict]) -> pd.DataFrame:
+    rows = [[e.get("index"), e.get("input"), e.get("true"), e.get("pred"), percent(e.get("confidence")),
+             top_probabilities(e.get("probabilities"))] for e in examples]
+    return pd.DataFrame(rows, columns=["#", "input", "true", "predicted", "confidence", "probabilities"])
+
+
+def evaluation_choices(evaluations: list[dict]) -> list[tuple[str, str]]:
+    """(label, name) of a run's evaluations, newest first."""
+    out = []
+    for e in evaluations:
+        where = "validation split" if e.get("source") == "validation" else str(e.get("source"))
+        out.append((f"{where} · {percent(e.get('accuracy'))}", e.get("name")))
+    return out
+
+
+def batch_markdown(result: dict) -> str:
+    skipped = result.get("skipped") or []
+    line = f"Predicted **{result.get('n', 0)}** input(s) of **{result.get('source', 'your file')}**."
+    if skipped:
+        line += f" {len(skipped)} skipped: " + "; ".join(
+            f"{s.get('file') or s.get('name') or '?'} ({s.get('message') or s.get('code')})" for s in skipped[:5])
+        line += "…" if len(skipped) > 5 else ""
+    return line + " Download the CSV below; the first rows are shown."
