@@ -16,21 +16,17 @@ torch here (the task resamples; the web app imports this at start-up): numpy and
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import statistics
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ftui.config import DataOptions
-from ftui.data.archive import AUDIO_EXTENSIONS, UNSUPPORTED_AUDIO_EXTENSIONS, Listing, image_root, list_files
+from ftui.data.archive import AUDIO_EXTENSIONS, UNSUPPORTED_AUDIO_EXTENSIONS
 from ftui.data.examples import Examples
-from ftui.data.validate import check_labels
-from ftui.errors import FtuiError, Issue
+from ftui.data.files import FileKind, SkipFile, load_file_examples, spread
 
 UNSUPPORTED_EXTENSIONS = UNSUPPORTED_AUDIO_EXTENSIONS
 __all__ = ["AUDIO_EXTENSIONS", "UNSUPPORTED_EXTENSIONS", "AudioProblem", "probe", "read_clip", "load_audio_examples"]
@@ -38,8 +34,6 @@ __all__ = ["AUDIO_EXTENSIONS", "UNSUPPORTED_EXTENSIONS", "AudioProblem", "probe"
 BLOCK = 65536  # frames per read while verifying: bounded memory whatever the clip's length
 MP3_FRAME = 1152  # samples per MPEG frame
 SAMPLES_PER_CLASS = 3  # file paths per class for the preview players
-MAX_LISTED_SKIPS = 200
-HASH_CHUNK = 1024 * 1024
 
 # First bytes of containers libsndfile cannot decode, or of things that are surely not audio (checked
 # before libsndfile, whose MP3 reader will lock onto a chance sync word in arbitrary binary data).
@@ -262,87 +256,22 @@ def _crc16(data: bytes) -> int:
 def load_audio_examples(path: Path, options: DataOptions | None = None) -> Examples:
     """An audio upload (ZIP or folder) -> Examples whose inputs are absolute audio file paths.
     Raises FtuiError for whole-upload problems (bad/unsafe archive, no class folders, no audio)."""
+    return load_file_examples(Path(path), SOUNDS)
+
+
+def _check(file: Path) -> dict:
     try:
-        listing = list_files(image_root(Path(path)))
-    except FtuiError as exc:
-        if exc.code == "no_class_folders":  # the shared listing's sentence speaks of images
-            raise FtuiError("no_audio_class_folders") from None
-        raise
-    seen: dict[str, str] = {}  # content hash -> first file: duplicates across train and val count too
-    train = _checked(listing, listing.train, seen)
-    val = _checked(listing, listing.val, seen) if listing.val is not None else None
-    skipped = train["skipped"] + (val["skipped"] if val else []) + [
-        {"file": name, "reason": "missing"} for name in listing.missing]
-    if not train["inputs"]:
-        raise FtuiError("no_audio", skipped=len(skipped))
-    issues = list(listing.issues) + check_labels(train["inputs"], train["labels"], "folder")
-    if skipped:
-        issues.append(Issue("audio_skipped", "warning", {"count": len(skipped)}))
-    kept = train["infos"] + (val["infos"] if val else [])
-    summary = {
-        "file": Path(path).name, "kind": "audio", "layout": listing.layout,
-        "n_examples": len(train["inputs"]), "n_classes": len(set(train["labels"])),
-        "class_counts": dict(sorted(Counter(train["labels"]).items())),
-        "n_validation": len(val["inputs"]) if val else 0,
-        "validation_class_counts": dict(sorted(Counter(val["labels"]).items())) if val else {},
-        "n_skipped": len(skipped),
-        "skipped": [{**s, "message": _skip_message(s["reason"])} for s in skipped[:MAX_LISTED_SKIPS]],
-        "formats": dict(Counter(i["format"] for i in kept).most_common()),
-        "sample_rates": _counts(i["sample_rate"] for i in kept),
-        "channels": _counts(i["channels"] for i in kept),
-        "durations": _duration_stats([i["duration_s"] for i in kept]),
-        "samples": _samples(train["inputs"], train["labels"]),
-    }
-    validation = None
-    if val is not None:
-        validation = Examples(inputs=val["inputs"], labels=val["labels"], summary={"n_examples": len(val["inputs"])},
-                              issues=[])
-    return Examples(inputs=train["inputs"], labels=train["labels"], summary=summary, issues=issues,
-                    validation=validation)
+        return probe(file)
+    except AudioProblem as problem:
+        raise SkipFile(problem.reason) from None
 
 
-def _checked(listing: Listing, items: list[tuple[Path, str]], seen: dict[str, str]) -> dict:
-    """Probe every file (threads: libsndfile runs without the GIL); keep the good ones in order."""
-    def check(item):
-        file = item[0]
-        try:
-            info = probe(file)
-            return _digest(file), info, None
-        except AudioProblem as problem:
-            return None, None, problem.reason
-        except OSError:  # unreadable on disk (permissions, vanished): not something we can train on
-            return None, None, "corrupt"
-
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        results = list(pool.map(check, items))
-    out = {"inputs": [], "labels": [], "skipped": [], "infos": []}
-    for (file, label), (digest, info, reason) in zip(items, results):
-        name = _relative(file, listing.root)
-        if reason is None and digest in seen:
-            reason = "duplicate"
-        if reason is not None:
-            out["skipped"].append({"file": name, "reason": reason})
-            continue
-        seen[digest] = name
-        out["inputs"].append(str(file.resolve()))
-        out["labels"].append(label)
-        out["infos"].append(info)
-    return out
-
-
-def _digest(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _relative(file: Path, root: Path) -> str:
-    try:
-        return file.relative_to(root).as_posix()
-    except ValueError:
-        return file.name
+def _describe(infos: list[dict], by_label: dict[str, list[str]]) -> dict:
+    return {"formats": dict(Counter(i["format"] for i in infos).most_common()),
+            "sample_rates": _counts(i["sample_rate"] for i in infos),
+            "channels": _counts(i["channels"] for i in infos),
+            "durations": _duration_stats([i["duration_s"] for i in infos]),
+            "samples": {label: spread(files, SAMPLES_PER_CLASS) for label, files in by_label.items()}}
 
 
 def _skip_message(reason: str) -> str:
@@ -365,14 +294,5 @@ def _duration_stats(durations: list[float]) -> dict:
             "max": round(max(durations), 2), "total": round(sum(durations), 2)}
 
 
-def _samples(inputs: list[str], labels: list[str]) -> dict[str, list[str]]:
-    """A few clips per class, spread evenly over its (sorted) files: neighbours in a folder are often
-    the same speaker or session, so the first three would all sound alike."""
-    by_label: dict[str, list[str]] = {}
-    for file, label in zip(inputs, labels):
-        by_label.setdefault(label, []).append(file)
-    out = {}
-    for label, files in sorted(by_label.items()):
-        k = min(SAMPLES_PER_CLASS, len(files))
-        out[label] = [files[i * len(files) // k] for i in range(k)]
-    return out
+SOUNDS = FileKind(kind="audio", check=_check, skip_message=_skip_message, describe=_describe,
+                  no_files_code="no_audio", skipped_code="audio_skipped", no_folders_code="no_audio_class_folders")

@@ -8,25 +8,19 @@ EXIF-rotated phone pictures. PIL, no torch.
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import statistics
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ftui.config import DataOptions
-from ftui.data.archive import Listing, image_root, list_images
+from ftui.data.files import FileKind, SkipFile, load_file_examples, spread
 from ftui.data.examples import Examples
-from ftui.data.validate import check_labels
-from ftui.errors import FtuiError, Issue
 
 MAX_PIXELS = 40_000_000  # 40 MP: above any camera photo a classifier needs; a "bomb" is far larger
 SAMPLES_PER_CLASS = 8  # file paths per class for a thumbnail gallery
-MAX_LISTED_SKIPS = 200
 CHECK_SIZE = 256  # JPEGs are decoded at reduced scale for the check (DCT scaling; 3-10x faster)
 
 
@@ -87,72 +81,20 @@ def to_rgb(im: Image.Image) -> Image.Image:
 def load_image_examples(path: Path, options: DataOptions | None = None) -> Examples:
     """An image upload (ZIP or folder) -> Examples whose inputs are absolute image paths.
     Raises FtuiError for whole-upload problems (bad/unsafe archive, no class folders, no images)."""
-    listing = list_images(image_root(Path(path)))
-    seen: dict[str, str] = {}  # content hash -> first file: duplicates across train and val count too
-    train = _checked(listing, listing.train, seen)
-    val = _checked(listing, listing.val, seen) if listing.val is not None else None
-    skipped = train["skipped"] + (val["skipped"] if val else []) + [
-        {"file": name, "reason": "missing"} for name in listing.missing]
-    if not train["inputs"]:
-        raise FtuiError("no_images", skipped=len(skipped))
-    issues = list(listing.issues) + check_labels(train["inputs"], train["labels"], "folder")
-    if skipped:
-        issues.append(Issue("images_skipped", "warning", {"count": len(skipped)}))
-    sizes = train["sizes"] + (val["sizes"] if val else [])
-    summary = {
-        "file": Path(path).name, "kind": "images", "layout": listing.layout,
-        "n_examples": len(train["inputs"]), "n_classes": len(set(train["labels"])),
-        "class_counts": dict(sorted(Counter(train["labels"]).items())),
-        "n_validation": len(val["inputs"]) if val else 0,
-        "validation_class_counts": dict(sorted(Counter(val["labels"]).items())) if val else {},
-        "n_skipped": len(skipped),
-        "skipped": [{**s, "message": _skip_message(s["reason"])} for s in skipped[:MAX_LISTED_SKIPS]],
-        "formats": dict(Counter(train["formats"] + (val["formats"] if val else [])).most_common()),
-        "image_sizes": _size_stats(sizes),
-        "samples": _samples(train["inputs"], train["labels"]),
-    }
-    validation = None
-    if val is not None:
-        validation = Examples(inputs=val["inputs"], labels=val["labels"], summary={"n_examples": len(val["inputs"])},
-                              issues=[])
-    return Examples(inputs=train["inputs"], labels=train["labels"], summary=summary, issues=issues,
-                    validation=validation)
+    return load_file_examples(Path(path), IMAGES)
 
 
-def _checked(listing: Listing, items: list[tuple[Path, str]], seen: dict[str, str]) -> dict:
-    """Decode every file (threads: PIL releases the GIL while decoding); keep the good ones in order."""
-    def check(item):
-        file = item[0]
-        try:
-            data = file.read_bytes()
-            _, info = decode(data, draft=CHECK_SIZE)
-            return hashlib.sha256(data).hexdigest(), info, None
-        except ImageProblem as problem:
-            return None, None, problem.reason
-
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        results = list(pool.map(check, items))
-    out = {"inputs": [], "labels": [], "skipped": [], "sizes": [], "formats": []}
-    for (file, label), (digest, info, reason) in zip(items, results):
-        name = _relative(file, listing.root)
-        if reason is None and digest in seen:
-            reason = "duplicate"
-        if reason is not None:
-            out["skipped"].append({"file": name, "reason": reason})
-            continue
-        seen[digest] = name
-        out["inputs"].append(str(file.resolve()))
-        out["labels"].append(label)
-        out["sizes"].append((info["width"], info["height"]))
-        out["formats"].append(info["format"])
-    return out
-
-
-def _relative(file: Path, root: Path) -> str:
+def _check(file: Path) -> dict:
     try:
-        return file.relative_to(root).as_posix()
-    except ValueError:
-        return file.name
+        return decode(file, draft=CHECK_SIZE)[1]
+    except ImageProblem as problem:
+        raise SkipFile(problem.reason) from None
+
+
+def _describe(infos: list[dict], by_label: dict[str, list[str]]) -> dict:
+    return {"formats": dict(Counter(i["format"] for i in infos).most_common()),
+            "image_sizes": _size_stats([(i["width"], i["height"]) for i in infos]),
+            "samples": {label: spread(files, SAMPLES_PER_CLASS) for label, files in by_label.items()}}
 
 
 def _skip_message(reason: str) -> str:
@@ -169,10 +111,5 @@ def _size_stats(sizes: list[tuple[int, int]]) -> dict:
             "height": {"min": min(heights), "median": statistics.median(heights), "max": max(heights)}}
 
 
-def _samples(inputs: list[str], labels: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for file, label in zip(inputs, labels):
-        bucket = out.setdefault(label, [])
-        if len(bucket) < SAMPLES_PER_CLASS:
-            bucket.append(file)
-    return dict(sorted(out.items()))
+IMAGES = FileKind(kind="images", check=_check, skip_message=_skip_message, describe=_describe,
+                  no_files_code="no_images", skipped_code="images_skipped")
