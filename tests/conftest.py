@@ -75,3 +75,19 @@ def make_text_run(tmp_path, tiny_bert_dir):
         return store, run_dir, config, source
 
     return make
+
+
+@pytest.fixture
+def jobs_for():
+    """JobManager(store) that is shut down after the test, so no thread outlives it."""
+    from ftui.engine.jobs import JobManager
+
+    made = []
+
+    def make(store, **kwargs):
+        made.append(JobManager(store, **kwargs))
+        return made[-1]
+
+    yield make
+    for jobs in made:
+        jobs.shutdown()

@@ -12,7 +12,7 @@ import torch
 
 from ftui.engine import loop
 from ftui.engine.events import EvalLogged, RunFinished, RunStarted, StepLogged
-from ftui.engine.jobs import JobManager, read_train_data
+from ftui.engine.jobs import read_train_data
 from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
 from ftui.runs.store import read_jsonl, read_status
 from ftui.tasks import get_task
@@ -31,20 +31,6 @@ def wait_for(predicate, timeout=WAIT_S, every=0.02):
             return True
         time.sleep(every)
     raise AssertionError("condition not reached in time")
-
-
-@pytest.fixture
-def jobs_for():
-    """JobManager(store) that is shut down after the test, so no thread outlives it."""
-    made = []
-
-    def make(store, **kwargs):
-        made.append(JobManager(store, **kwargs))
-        return made[-1]
-
-    yield make
-    for jobs in made:
-        jobs.shutdown()
 
 
 # -- a whole run ----------------------------------------------------------------------------

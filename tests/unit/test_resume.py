@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from ftui.engine import checkpoint, loop
 from ftui.engine.events import EvalLogged, StepLogged
-from ftui.engine.jobs import JobManager, read_train_data
+from ftui.engine.jobs import read_train_data
 from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.errors import FtuiError
 from ftui.runs.store import read_json, read_jsonl, read_status, update_status
@@ -26,19 +26,6 @@ from ftui.tasks import get_task
 
 WAIT_S = 120
 OPTIONS = {"n": 64, "epochs": 2, "lr": 3e-3, "log_every_steps": 1}  # 48 train / 16 val, batch 8: 6 steps an epoch
-
-
-@pytest.fixture
-def jobs_for():
-    made = []
-
-    def make(store, **kwargs):
-        made.append(JobManager(store, **kwargs))
-        return made[-1]
-
-    yield make
-    for jobs in made:
-        jobs.shutdown()
 
 
 class CancelAt:
