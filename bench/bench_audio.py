@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from sidebyside import compare, peak_rss_mb  # bench/ is the script's folder, so on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "audio" / "fsdd"
@@ -43,11 +43,6 @@ def the_job(args) -> dict:
     train = [rest[i] for i in split_examples([digit(f) for f in rest], 0, args.seed, args.n)[0]]
     pairs = lambda fs: ([str(f) for f in fs], [digit(f) for f in fs])  # noqa: E731
     return {"train": pairs(train), "val": pairs(val), "labels": label_names([digit(f) for f in train])}
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
 
 # -- the two workers ------------------------------------------------------------------------
 def run_ftui(args) -> dict:
@@ -157,27 +152,10 @@ def main(argv=None) -> int:
         return 2
     passthrough = [x for key in ("data", "n", "epochs", "batch_size", "clip_seconds", "lr", "seed")
                    for x in ("--" + key.replace("_", "-"), str(getattr(args, key)))]
-    results = []
-    for who in ([args.only] if args.only else ["ftui", "trainer"]):
-        done = subprocess.run([sys.executable, __file__, *passthrough, "--worker", who], cwd=ROOT,
-                              capture_output=True, text=True)
-        line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
-        if done.returncode or line is None:
-            print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
-            return 1
-        results.append(json.loads(line[len("RESULT "):]))
-
-    print(f"job: Whisper tiny.en, FSDD {results[0]['n_train']} train / 200 val clips, {args.epochs} epoch(s), "
-          f"batch {args.batch_size}, clip {args.clip_seconds} s, lr {args.lr} (ftui head x10)")
-    print(f"{'':12} {'train samples/s':>16} {'wall s':>8} {'peak RSS MB':>12} {'val acc':>8}")
-    for r in results:
-        acc = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.4f}"
-        print(f"{r['who']:12} {r['train_samples_per_s']:16.1f} {r['wall_s']:8.1f} {r['peak_rss_mb']:12.0f} {acc:>8}")
-    if len(results) == 2:
-        ours, theirs = results
-        print(f"ftui / Trainer: throughput x{ours['train_samples_per_s'] / theirs['train_samples_per_s']:.2f}, "
-              f"peak RSS x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}, wall x{ours['wall_s'] / theirs['wall_s']:.2f}")
-    return 0
+    sides = [args.only] if args.only else ["ftui", "trainer"]
+    return compare(__file__, passthrough, sides, lambda r: (f"job: Whisper tiny.en, FSDD {r['n_train']} train / 200 val clips, "
+                                     f"{args.epochs} epoch(s), batch {args.batch_size}, clip {args.clip_seconds} s, "
+                                     f"lr {args.lr} (ftui head x10)"))
 
 
 if __name__ == "__main__":
