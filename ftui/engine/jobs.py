@@ -63,7 +63,7 @@ class JobManager:
         """Queue a run whose folder already holds config.json, labels.json and data/. Returns at once."""
         run_dir = Path(run_dir).resolve()
         self._enqueue(_Job(run_dir=run_dir, config=config, source=source, status=StatusSink(run_dir),
-                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl"))), progress=0.0)
+                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl"))), progress=0.0, earlier_s=0.0)
 
     def resume(self, run_dir: Path, config: RunConfig, source: ModelSource, extra_epochs: int = 0) -> RunConfig:
         """Continue a stopped or interrupted run from its checkpoint (extra_epochs=0), or train a run
@@ -90,7 +90,7 @@ class JobManager:
             write_json_atomic(run_dir / "config.json", config.to_dict())
         self._enqueue(_Job(run_dir=run_dir, config=config, source=source, status=StatusSink(run_dir),
                            memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl")), resume_from=folder,
-                           start_step=int(state["step"])))
+                           start_step=int(state["step"])), earlier_s=_trained_so_far(read_status(run_dir)))
         return config
 
     def _enqueue(self, job: _Job, **status) -> None:
@@ -151,10 +151,11 @@ class JobManager:
         since = max(0, int(since or 0))
         state = status.get("state", "unknown")
         started, ended = status.get("started"), status.get("ended")
+        earlier = float(status.get("earlier_s") or 0.0)  # before a resume
         if started and state == "running":
-            elapsed = time.time() - started
+            elapsed = earlier + time.time() - started
         elif started and ended:
-            elapsed = ended - started
+            elapsed = earlier + ended - started
         else:
             elapsed = None
         return {
@@ -267,3 +268,11 @@ def _write_error_log(run_dir: Path) -> None:
         (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
     except OSError as exc:  # the run folder itself is gone or read-only: the log line above remains
         log.warning("could not write error.log in %s: %s", run_dir, exc)
+
+
+def _trained_so_far(status: dict) -> float:
+    """Seconds a run trained before a resume (earlier stretches included): its duration keeps counting
+    from there rather than restarting."""
+    started, ended = status.get("started"), status.get("ended")
+    stretch = ended - started if isinstance(started, (int, float)) and isinstance(ended, (int, float)) else 0.0
+    return round(float(status.get("earlier_s") or 0.0) + max(0.0, stretch), 3)

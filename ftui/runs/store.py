@@ -105,7 +105,7 @@ class RunStore:
         return {"run_id": run_dir.name, "name": config.get("name", ""), "task": config.get("task"),
                 "model": config.get("model"), "learning_rate": config.get("learning_rate"),
                 "epochs": config.get("epochs"), **{k: status.get(k) for k in
-                ("state", "progress", "created", "started", "ended", "best_accuracy", "data_name")}}
+                ("state", "progress", "created", "started", "ended", "earlier_s", "best_accuracy", "data_name")}}
 
     def delete(self, owner: str | None, run_id: str) -> None:
         path = self.run_dir(owner, run_id)

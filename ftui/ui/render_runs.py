@@ -31,7 +31,7 @@ def duration_s(run: dict, now: float | None = None) -> float | None:
         if run.get("state") not in ACTIVE_STATES:
             return None
         ended = time.time() if now is None else now
-    return max(0.0, float(ended) - float(started))
+    return max(0.0, float(ended) - float(started)) + float(run.get("earlier_s") or 0.0)  # + before a resume
 
 
 def percent(value) -> str:

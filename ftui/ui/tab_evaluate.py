@@ -26,6 +26,8 @@ EXAMPLES_SHOWN = 24
 AUDIO_PLAYERS = 4
 AUDIO_SECONDS = 10.0
 PREVIEW_ROWS = 20
+NO_CONFUSION = render_runs.confusion_frame(None, None)  # the tables' headers, before any evaluation
+NO_PER_CLASS = render_runs.per_class_frame(None)
 
 
 @dataclass
@@ -58,10 +60,12 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
         summary = gr.Markdown(render_runs.evaluation_markdown(None), elem_id="eval-summary")
         with gr.Row():
             with gr.Column(scale=3):
-                confusion = gr.Dataframe(interactive=False, elem_id="eval-confusion", wrap=True, max_height=420,
+                # Empty frames with the real headers: a Dataframe without a value shows the columns "1 2 3".
+                confusion = gr.Dataframe(NO_CONFUSION, interactive=False, elem_id="eval-confusion", wrap=True,
+                                         max_height=420,
                                          label="Confusion matrix (rows: true label, columns: predicted); "
                                                "click a cell")
-                per_class = gr.Dataframe(interactive=False, elem_id="eval-per-class", max_height=320,
+                per_class = gr.Dataframe(NO_PER_CLASS, interactive=False, elem_id="eval-per-class", max_height=320,
                                          label="Per class")
             confusion_png = gr.Image(label="Confusion matrix picture", type="pil", elem_id="eval-confusion-png",
                                      scale=2, height=380, interactive=False, buttons=["download"])
@@ -97,7 +101,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
     def show_result(result: dict | None) -> tuple:
         """result_outputs for one evaluation dict (or none)."""
         if not result:
-            return (None, render_runs.evaluation_markdown(None), None, None, None, *cleared_cell())
+            return (None, render_runs.evaluation_markdown(None), NO_CONFUSION, NO_PER_CLASS, None, *cleared_cell())
         frame = render_runs.confusion_frame(result.get("confusion"), result.get("labels"))
         state = {"run_id": result.get("run_id"), "name": result.get("name"), "labels": result.get("labels"),
                  "confusion": result.get("confusion"), "task": result.get("task") or "text"}

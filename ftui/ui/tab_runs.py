@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 POLL_SECONDS = 3.0  # the runs table while a run is active: a listing of small JSON files, cheap
 MAX_COMPARED = 8
 MAX_NAME = 80  # Services.MAX_RUN_NAME (not imported: services pulls in the engine)
+NO_COMPARISON = render_runs.config_diff({})  # the settings table's headers, no runs yet
 
 
 @dataclass
@@ -43,7 +44,9 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
                         "to compare them.", elem_id="runs-intro")
             with gr.Column(scale=0, min_width=140):
                 refresh = gr.Button("↻ Refresh", elem_id="runs-refresh", size="sm")
-        table = gr.Dataframe(interactive=False, elem_id="runs-list", max_height=360, wrap=True)
+        # Empty frames with the real headers: a Dataframe without a value shows the columns "1 2 3".
+        table = gr.Dataframe(render_runs.runs_table([]), interactive=False, elem_id="runs-list", max_height=360,
+                             wrap=True)
 
         gr.Markdown("### Compare runs")
         compare = gr.Dropdown(label="Runs to compare", choices=[], multiselect=True, max_choices=MAX_COMPARED,
@@ -54,8 +57,8 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
         with gr.Row():
             loss_plot = gr.Plot(label="Training loss", elem_id="compare-loss", format="png")
             acc_plot = gr.Plot(label="Validation accuracy", elem_id="compare-accuracy", format="png")
-        config_table = gr.Dataframe(interactive=False, elem_id="compare-config", wrap=True, max_height=520,
-                                    label="Settings side by side")
+        config_table = gr.Dataframe(NO_COMPARISON, interactive=False, elem_id="compare-config", wrap=True,
+                                    max_height=520, label="Settings side by side")
 
         gr.Markdown("### Manage one run")
         managed = gr.Dropdown(label="Run", choices=[], elem_id="manage-run")
@@ -69,6 +72,9 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
                                     scale=2, info="0: continue a stopped or interrupted run where it left off; "
                                     "N: train a finished run N more epochs.")
             resume = gr.Button("Resume / train more", elem_id="resume-btn", scale=1)
+            # Any run of this user, not only the one the Train tab follows (that one has its own Stop):
+            # a run started from another browser, the API, or before a second run was queued.
+            stop = gr.Button("Stop", variant="stop", elem_id="manage-stop-btn", scale=0, min_width=120)
         with gr.Row(equal_height=True):
             export_zip = gr.Button("Export model ZIP", elem_id="export-zip-btn")
             export_onnx = gr.Button("Export ONNX", elem_id="export-onnx-btn")
@@ -131,7 +137,7 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
             title = render_runs.run_title({"run_id": run_id, "name": config.get("name")})
             rows[title], configs[title] = list(snap.get("rows") or []), config
         if not rows:
-            return None, None, None
+            return None, None, NO_COMPARISON
         losses, accuracy = render_runs.overlay_loss_frame(rows), render_runs.overlay_accuracy_frame(rows)
         diff = render_runs.config_diff(configs)
         return (overlay_figure(losses, "loss", "training loss", lines=True),
@@ -186,7 +192,7 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
             gr.Warning(error_message(err))
             return gr.update(visible=False), gr.skip()
         if state in render.ACTIVE_STATES:
-            gr.Warning(f"Run {run_id} is {state}: stop it first (Train tab → Stop), then delete it.")
+            gr.Warning(f"Run {run_id} is {state}: stop it first (Stop, above), then delete it.")
             return gr.update(visible=False), gr.skip()
         return (gr.update(visible=True), f"Delete run `{run_id}` with its model, checkpoints, evaluations and "
                 "exports? This cannot be undone. (An active run must be stopped first.)")
@@ -202,6 +208,23 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
             return gr.update(visible=False), error_message(err), gr.skip(), gr.skip()
         return (gr.update(visible=False), f"Run `{run_id}` was deleted.", None,
                 None if current == run_id else gr.skip())
+
+    def on_stop(run_id, request: gr.Request):
+        """stop.click: [managed] -> [manage_text]; then the table refreshes (its timer shows the end)."""
+        if not need_run(run_id):
+            return gr.skip()
+        owner = owner_of(request)
+        try:
+            state = services.run_status(owner, run_id, since=10**9).get("state")
+            if state not in render.ACTIVE_STATES:
+                return f"Run `{run_id}` is {state or 'not active'}: there is nothing to stop."
+            snap = services.stop_run(owner, run_id)
+        except FtuiError as err:
+            gr.Warning(error_message(err))
+            return error_message(err)
+        if snap.get("state") in render.ACTIVE_STATES:
+            return f"Stopping run `{run_id}` after the current step…"
+        return f"Run `{run_id}` was stopped before it started."
 
     def on_clone(run_id, request: gr.Request):
         """clone.click: [managed] -> [upload, validation_upload, val_fraction, tabs, manage_text]. The Data
@@ -290,6 +313,8 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
     resume.click(on_resume, [managed, more_epochs], [train.current_run, tabs, manage_text], **private).then(
         train.attach, [train.current_run], train.attach_outputs, **private).then(
         train.restore, [train.current_run], train.restore_outputs, **private).then(
+        on_refresh, [compare, managed], refreshed, **private)
+    stop.click(on_stop, [managed], [manage_text], concurrency_limit=None, **private).then(
         on_refresh, [compare, managed], refreshed, **private)
     export_zip.click(exporter("zip"), [managed], [download, export_text], **private)
     export_onnx.click(exporter("onnx"), [managed], [download, export_text], **private)

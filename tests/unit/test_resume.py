@@ -278,6 +278,8 @@ def test_more_epochs_on_a_finished_run(make_text_run, jobs_for, tmp_path):
         services.jobs.submit(run_dir, config, source)
         assert services.jobs.wait(run_dir, WAIT_S) == "finished"
         run_id = run_dir.name
+        first = read_status(run_dir)
+        first_stretch = first["ended"] - first["started"]
         with pytest.raises(FtuiError) as err:
             services.resume_run(None, run_id)  # a finished run has nothing left to resume
         assert err.value.code == "run_not_resumable"
@@ -298,6 +300,9 @@ def test_more_epochs_on_a_finished_run(make_text_run, jobs_for, tmp_path):
     status = read_status(run_dir)
     assert status["state"] == "finished" and status["step"] == status["total_steps"] == 24
     assert status["extended_from_epochs"] == 2 and status["epochs"] == 4 and status["progress"] == 1.0
+    # the duration keeps counting: the first stretch plus the extension, not the extension alone
+    assert status["earlier_s"] == pytest.approx(first_stretch, abs=1e-2)
+    assert services.jobs.snapshot(run_dir)["elapsed_s"] >= first_stretch + (status["ended"] - status["started"]) - 0.1  # rounded
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["event"] == "StepLogged"]
     assert [r["step"] for r in rows] == list(range(1, 25))
     assert [e["epoch"] for e in evals(run_dir)] == [1.0, 2.0, 3.0, 4.0]
