@@ -84,26 +84,24 @@ def keep_choices(selected, runs: list[dict]) -> list[str]:
 
 # -- overlays of several runs ----------------------------------------------------------------
 def overlay_loss_frame(rows_by_run: dict[str, list[dict]]) -> pd.DataFrame:
-    """Training loss of several runs for LinePlot(x="step", y="loss", color="run"). One NaN placeholder
-    row per run comes first (a LinePlot whose first frame lacks a series never draws it)."""
-    head, points = [], []
-    for run, rows in rows_by_run.items():
-        train = [r for r in rows if r.get("split") == "train" and r.get("step") is not None]
-        head.append({"step": min((r["step"] for r in train), default=0), "loss": math.nan, "run": run})
-        points += [{"step": r["step"], "loss": _num(r.get("loss")), "run": run} for r in train]
-    return pd.DataFrame(head + points, columns=["step", "loss", "run"]).astype(
-        {"step": "int64", "loss": "float64", "run": "string"})
+    """Training loss of several runs: columns step, loss, run."""
+    return _overlay(rows_by_run, "train", "loss")
 
 
 def overlay_accuracy_frame(rows_by_run: dict[str, list[dict]]) -> pd.DataFrame:
-    """Validation accuracy per evaluation of several runs for ScatterPlot(x="step", y="accuracy", color="run")."""
+    """Validation accuracy per evaluation of several runs: columns step, accuracy, run."""
+    return _overlay(rows_by_run, "validation", "accuracy")
+
+
+def _overlay(rows_by_run: dict[str, list[dict]], split: str, column: str) -> pd.DataFrame:
+    """One NaN placeholder row per run comes first (a chart whose first frame lacks a series never draws it)."""
     head, points = [], []
     for run, rows in rows_by_run.items():
-        evals = [r for r in rows if r.get("split") == "validation" and r.get("step") is not None]
-        head.append({"step": min((r["step"] for r in evals), default=0), "accuracy": math.nan, "run": run})
-        points += [{"step": r["step"], "accuracy": _num(r.get("accuracy")), "run": run} for r in evals]
-    return pd.DataFrame(head + points, columns=["step", "accuracy", "run"]).astype(
-        {"step": "int64", "accuracy": "float64", "run": "string"})
+        kept = [r for r in rows if r.get("split") == split and r.get("step") is not None]
+        head.append({"step": min((r["step"] for r in kept), default=0), column: math.nan, "run": run})
+        points += [{"step": r["step"], column: _num(r.get(column)), "run": run} for r in kept]
+    return pd.DataFrame(head + points, columns=["step", column, "run"]).astype(
+        {"step": "int64", column: "float64", "run": "string"})
 
 
 # -- configs side by side --------------------------------------------------------------------
