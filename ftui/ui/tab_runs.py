@@ -309,7 +309,9 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
                   **private).then(on_refresh, [compare, managed], refreshed, **private)
     clone.click(on_clone, [managed], [data.upload, data.validation_upload, data.val_fraction, tabs, manage_text],
                 **private).then(data.restore, [data.upload], data.restore_outputs, **private).then(
-        train.restore, [managed], train.restore_outputs, **private)
+        train.restore, [managed], train.restore_outputs, **private).then(
+        lambda: gr.Accordion(open=True), None, [train.advanced], **private).then(  # mounted before it is set
+        train.restore_advanced, [managed], train.advanced_outputs, **private)
     resume.click(on_resume, [managed, more_epochs], [train.current_run, tabs, manage_text], **private).then(
         train.attach, [train.current_run], train.attach_outputs, **private).then(
         train.restore, [train.current_run], train.restore_outputs, **private).then(

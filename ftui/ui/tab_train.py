@@ -5,6 +5,7 @@ which goes into gr.BrowserState (so a reload re-attaches), and a gr.Timer polls 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,9 @@ class TrainTab:
     attach_outputs: list
     restore: object  # restore(run_id, request) -> outputs of `restore_outputs` (the run's settings)
     restore_outputs: list
+    advanced: gr.Accordion | None = None  # clone: opened first, so its widgets are mounted...
+    restore_advanced: object = None  # ...then restore_advanced(run_id, request) -> advanced_outputs
+    advanced_outputs: list | None = None
 
 
 TASKS = ("text", "image", "audio")
@@ -117,7 +121,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                                       info="How big each update is; the default suits this model.")
             epochs = gr.Number(start_epochs, label="Epochs", precision=0, minimum=1, maximum=100,
                                elem_id="epochs", info="Passes over the training data.")
-        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+        with gr.Accordion("Advanced", open=False, elem_id="advanced") as advanced:
             with gr.Row():
                 batch_size = gr.Slider(1, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label="Batch size",
                                        elem_id="batch-size")
@@ -321,5 +325,23 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     timer.tick(on_tick, [current_run, poll], live, concurrency_limit=None, show_progress="hidden", **private)
     stop.click(on_stop, [current_run], [state_text], concurrency_limit=None, **private)
     model.input(on_model_pick, [model], [learning_rate, epochs], **private)
+    advanced_widgets = [batch_size, max_length, weight_decay, warmup_ratio, seed, patience, image_size, augment,
+                        head_only, clip_seconds]
+
+    def restore_advanced(run_id, request: gr.Request):
+        """Clone, after the Advanced accordion was opened: [run] -> advanced_widgets, the run's own values.
+        (Sent to a closed accordion, the browser sometimes kept showing the initial values.)"""
+        try:
+            train_options = (services.run_config(owner_of(request), run_id) or {}).get("train") if run_id else None
+        except FtuiError:
+            train_options = None
+        if not train_options:
+            return tuple(gr.skip() for _ in advanced_widgets)
+        t = {**dataclasses.asdict(TRAIN_DEFAULTS), **train_options}
+        return (t["batch_size"], t["max_length"], t["weight_decay"], t["warmup_ratio"], t["seed"],
+                t["early_stopping_patience"], t["image_size"] or 224, t["augment"], t["train_head_only"],
+                t["clip_seconds"] or 3)
+
     return TrainTab(current_run=current_run, attach=attach, attach_outputs=live, restore=restore,
-                    restore_outputs=settings)
+                    restore_outputs=settings, advanced=advanced, restore_advanced=restore_advanced,
+                    advanced_outputs=advanced_widgets)

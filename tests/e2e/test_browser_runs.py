@@ -234,7 +234,8 @@ def workshop(tmp_path_factory, tiny_bert_dir):
     services = Services(tmp_path_factory.mktemp("e2e-runs-more"), max_upload_mb=5, max_concurrent_runs=1)
     data = labelled_csv(tmp_path_factory.mktemp("e2e-runs-more-data") / "films.csv", n=400)
     upload_id = services.accept_upload(None, data, data.name)
-    finished = services.start_run(None, "text", str(tiny_bert_dir), None, 5e-3, 6, {"val_fraction": 0.25},
+    finished = services.start_run(None, "text", str(tiny_bert_dir), None, 5e-3, 6,
+                                  {"val_fraction": 0.25, "batch_size": 8, "seed": 7},  # Advanced: cloned too
                                   upload_id=upload_id)
     snap = wait_done(services, finished)
     assert snap["state"] == "finished"
@@ -368,6 +369,9 @@ def test_clone_resume_delete_refused_onnx_batch(on_browser, workshop, tiny_bert_
             page.wait_for_function("() => document.querySelector('#learning-rate input')?.value === '0.005'")
             page.wait_for_function("() => document.querySelector('#epochs input')?.value === '6'")
             page.wait_for_function("() => document.querySelector('#train-data')?.innerText.includes('films.csv')")
+            # the Advanced values too (the accordion opens, then they are set)
+            page.wait_for_function("() => document.querySelector('#batch-size input[type=number]')?.value === '8'")
+            page.wait_for_function("() => document.querySelector('#seed input')?.value === '7'")
             page.click("#train-btn")
             page.wait_for_function(f"() => /Run {RUN_ID}/.test(document.querySelector('#run-state')?.innerText)")
             twin = re.search(RUN_ID, page.locator("#run-state").inner_text())[0]
