@@ -121,7 +121,10 @@ class RunStore:
                 continue
             status = read_json(status_file, {})
             if status.get("state") in ACTIVE_STATES:
-                update_status(status_file.parent, state="interrupted", ended=time.time(),
+                # It ended when its status was last written (every logged step), not now: the app may
+                # have been down for hours, and a resumed run's duration counts from here.
+                last_write = status_file.stat().st_mtime
+                update_status(status_file.parent, state="interrupted", ended=last_write,
                               error={"code": "interrupted", "message": "The app stopped while this run was active."})
                 found.append(status_file.parent)
         return found

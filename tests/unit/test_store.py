@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -55,9 +57,12 @@ def test_active_runs_are_marked_interrupted_at_start_up(tmp_path):
     update_status(running, state="running", progress=0.4)
     _, done = store.create("ann", CONFIG)
     update_status(done, state="finished", progress=1.0)
+    last_write = time.time() - 3600  # the app died an hour ago
+    os.utime(running / "status.json", (last_write, last_write))
     again = RunStore(tmp_path)  # what the app does after a crash
     assert again.recover() == [running]
     assert read_status(running)["state"] == "interrupted" and read_status(running)["progress"] == 0.4
+    assert read_status(running)["ended"] == pytest.approx(last_write, abs=1)  # when it stopped, not now
     assert read_status(done)["state"] == "finished"
     assert {r["state"] for r in again.list("ann")} == {"interrupted", "finished"}
 
