@@ -199,7 +199,8 @@ def audio_run(tmp_path):
     WhisperFeatureExtractor(feature_size=80, chunk_length=3).save_pretrained(run_dir / "model")
     write_json_atomic(run_dir / "model" / "labels.json", labels)
     write_json_atomic(run_dir / "labels.json", labels)
-    write_json_atomic(run_dir / "model" / "ftui_audio.json", {"sampling_rate": 16000, "clip_seconds": 3.0})
+    write_json_atomic(run_dir / "model" / "ftui_audio.json",  # as AudioPreprocessing.save writes it
+                      {"sampling_rate": 16000, "clip_seconds": 3.0, "window_samples": 48000})
     clips = tmp_path / "clips"
     clips.mkdir()
     rng = np.random.default_rng(0)
