@@ -76,7 +76,7 @@ def run_trainer(args) -> dict:
     import torchaudio.functional as AF
     from transformers import Trainer, TrainingArguments
 
-    from ftui.engine.loop import seed_everything
+    from ftui.engine.recipe import seed_everything
     from ftui.models import whisper
     from ftui.models.catalog import resolve
 

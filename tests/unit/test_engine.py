@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from ftui.engine import loop
+from ftui.engine import loop, recipe
 from ftui.engine.events import EvalLogged, RunFinished, RunStarted, StepLogged
 from ftui.engine.jobs import read_train_data
 from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
@@ -260,7 +260,7 @@ def test_optimizer_groups_give_the_new_head_a_bigger_lr_and_no_decay_on_biases()
     head = frozenset({"2.weight", "2.bias"})
     from ftui.config import TrainOptions
 
-    opt = loop.build_optimizer(model, head, 1e-4, TrainOptions(head_lr_multiplier=10, weight_decay=0.01))
+    opt = recipe.build_optimizer(model, head, 1e-4, TrainOptions(head_lr_multiplier=10, weight_decay=0.01))
     groups = {g["name"]: g for g in opt.param_groups}
     assert groups["body"]["lr"] == 1e-4 and groups["body"]["weight_decay"] == 0.01
     assert groups["body_no_decay"]["weight_decay"] == 0.0 and len(groups["body_no_decay"]["params"]) == 3
@@ -269,7 +269,7 @@ def test_optimizer_groups_give_the_new_head_a_bigger_lr_and_no_decay_on_biases()
 
 def test_schedule_warms_up_then_decays_to_zero():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = loop.build_scheduler(opt, total_steps=100, warmup_ratio=0.1)
+    sched = recipe.build_scheduler(opt, total_steps=100, warmup_ratio=0.1)
     lrs = []
     for _ in range(100):
         lrs.append(opt.param_groups[0]["lr"])

@@ -1,0 +1,89 @@
+"""The optimisation recipe and the device: what each step of ftui's loop runs with.
+
+AdamW in four groups (body/head x decay/no-decay) with the new head at a higher rate, and a linear
+warm-up + decay that is a function of (step, total steps) only, so a resumed run continues it
+exactly. Kept apart from loop.py, which reads top to bottom as the run itself.
+"""
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+
+from ftui.config import TrainOptions
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA
+    try:
+        import numpy as np
+    except ImportError:  # numpy is optional for the loop; nothing of ours draws from it then
+        return
+    np.random.seed(seed % 2**32)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_context(device: torch.device):
+    """bf16 autocast on GPUs that support it (no loss scaling needed); full precision on CPU,
+    where bf16 autocast is slower on most processors."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def build_optimizer(model: torch.nn.Module, head: frozenset[str], lr: float, opts: TrainOptions):
+    """AdamW, four groups: body/head x decay/no-decay.
+
+    The new head starts random and needs a bigger step than the pretrained body (lr * multiplier);
+    one large lr for everything is what collapses MiniLM to a single class. Biases and norm
+    weights (1-D tensors) get no weight decay, as in BERT's original recipe.
+    """
+    groups = {(h, d): [] for h in (False, True) for d in (False, True)}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            groups[(name in head, param.ndim >= 2)].append(param)
+    param_groups = []
+    for (is_head, decay), params in groups.items():
+        if params:
+            param_groups.append({"params": params, "lr": lr * (opts.head_lr_multiplier if is_head else 1.0),
+                                 "weight_decay": opts.weight_decay if decay else 0.0,
+                                 "name": f"{'head' if is_head else 'body'}{'' if decay else '_no_decay'}"})
+    try:
+        # The fused kernel is ~10x faster than the default on CPU too (MiniLM: 0.02 s vs 0.2 s a step).
+        return torch.optim.AdamW(param_groups, lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # a device/dtype the fused kernel lacks: the portable version
+        return torch.optim.AdamW(param_groups, lr=lr)
+
+
+def body_lr(optimizer) -> float:
+    """The pretrained body's current rate (the one the chart shows; the head's is a fixed multiple)."""
+    groups = optimizer.param_groups
+    return next((g["lr"] for g in groups if g.get("name", "").startswith("body")), groups[0]["lr"])
+
+
+def build_scheduler(optimizer, total_steps: int, warmup_ratio: float, start_step: int = 0):
+    """Linear warm-up over warmup_ratio of the steps, then linear decay to zero.
+
+    The rate is a function of (step, total_steps) only, so `start_step` (a resume) puts it where an
+    uninterrupted run would be. "Train N more epochs" rebuilds it over the new total at the step
+    reached: the rate goes from ~0 straight (no new warm-up) to what a run configured for the new
+    total would have there (about N / (old + N) of the peak), then decays to zero again. Chosen over
+    a fresh warm-up + decay from the full rate, which would throw a converged model far off its minimum.
+    """
+    warmup = int(math.ceil(total_steps * warmup_ratio))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    if start_step <= 0:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    for group in optimizer.param_groups:  # a restored optimizer carries the run's initial rates
+        group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor, last_epoch=start_step - 1)
