@@ -14,7 +14,7 @@ from ftui.data.split import label_names, split_examples, write_split
 from ftui.engine.jobs import JobManager
 from ftui.errors import FtuiError
 from ftui.models import catalog
-from ftui.runs.store import RunStore, read_json, update_status, write_json_atomic
+from ftui.runs.store import RunStore, read_json, read_status, update_status, write_json_atomic
 from ftui.tasks import get_task
 
 MB = 1024 * 1024
@@ -156,18 +156,15 @@ class Services:
         """extra_epochs=0: continue a stopped, interrupted (or crashed) run from its last checkpoint, with
         the results it would have had uninterrupted. extra_epochs=N: train a finished or stopped run N
         more epochs. The run is queued again (same id); a damaged checkpoint changes nothing."""
-        from ftui.config import MAX_EPOCHS
         from ftui.engine import checkpoint
         from ftui.engine.jobs import whole_number
 
         run_dir = self.store.run_dir(owner, run_id)
-        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
-        if state in ("queued", "running") or self.jobs.is_active(run_dir):
-            raise FtuiError("run_active", run_id=run_id, state=state or "queued")
-        extra = whole_number(extra_epochs)
+        state = read_status(run_dir).get("state")
+        if state in ("queued", "running"):
+            raise FtuiError("run_active", run_id=run_id, state=state)
+        extra = whole_number(extra_epochs)  # a bad value is refused by jobs.resume (bad_epochs)
         config = RunConfig.from_dict(read_json(run_dir / "config.json", {}))
-        if extra is None or extra < 0:
-            raise FtuiError("bad_epochs", value=extra_epochs, maximum=MAX_EPOCHS - config.epochs)
         if state == "finished" and extra == 0:
             raise FtuiError("run_not_resumable", run_id=run_id, state=state, how="ask for more epochs to train it further")
         if state == "failed" and checkpoint.find(run_dir) is None:
@@ -196,7 +193,7 @@ class Services:
         """Remove a run and all its files. An active (queued or running) run is refused, not stopped:
         deleting should never be the way a training ends by surprise; stop it first."""
         run_dir = self.store.run_dir(owner, run_id)
-        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+        state = read_status(run_dir).get("state")
         if self.jobs.is_active(run_dir) or state in ("queued", "running"):
             raise FtuiError("delete_active_run", run_id=run_id, state=state)
         with self._predictors_lock:
@@ -238,7 +235,7 @@ class Services:
         from ftui.predict import Predictor  # torch-heavy: imported on first use
 
         model_dir = run_dir / "model"
-        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+        state = read_status(run_dir).get("state")
         if not (model_dir / "config.json").is_file():
             raise FtuiError("run_not_ready", run_id=run_dir.name, state=state)
         key = model_dir
@@ -330,7 +327,7 @@ class Services:
     def _ready_run(self, owner: str | None, run_id: str) -> tuple[Path, RunConfig]:
         """(run folder, config) of a run that ended with a model; else run_not_ready."""
         run_dir = self.store.run_dir(owner, run_id)
-        state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+        state = read_status(run_dir).get("state")
         if state not in ("finished", "stopped") or not (run_dir / "model" / "config.json").is_file():
             raise FtuiError("run_not_ready", run_id=run_id, state=state)
         return run_dir, RunConfig.from_dict(read_json(run_dir / "config.json", {}))
