@@ -120,7 +120,7 @@ def _files(path: Path, kind: str) -> UnlabelledBatch:
     else:
         root = image_root(path)  # safe extraction (same checks and caps as training uploads)
         files = _walk(root)
-    check = _image_problem if kind == "image" else _audio_checker()
+    check = _problem_finder(kind)
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
         problems = list(pool.map(check, files))
     inputs, names, skipped = [], [], []
@@ -149,27 +149,22 @@ def _walk(root: Path) -> list[Path]:
     return files
 
 
-def _image_problem(file: Path) -> str | None:
-    from ftui.data.images import CHECK_SIZE, ImageProblem, decode as decode_image
+def _problem_finder(kind: str):
+    """file -> None, or why it cannot be predicted: the same check a training upload of `kind` gets."""
+    from ftui.data.files import SkipFile
 
-    try:
-        decode_image(file.read_bytes(), draft=CHECK_SIZE)
-    except ImageProblem as problem:
-        return problem.reason
-    return None
-
-
-def _audio_checker():
-    try:
-        from ftui.data import audio  # the audio task's reader (probe raises AudioProblem)
-    except ImportError:
-        raise FtuiError("unknown_task", task="audio", tasks="text, image") from None
+    if kind == "image":
+        from ftui.data.images import IMAGES as checked
+    else:
+        from ftui.data.audio import SOUNDS as checked
 
     def problem(file: Path) -> str | None:
         try:
-            audio.probe(file)
-        except audio.AudioProblem as exc:
-            return str(getattr(exc, "reason", None) or exc)
+            checked.check(file)
+        except SkipFile as skip:
+            return skip.reason
+        except OSError:  # unreadable on disk
+            return "corrupt"
         return None
 
     return problem
