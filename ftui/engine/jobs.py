@@ -41,7 +41,7 @@ class _Job:
     source: ModelSource
     status: StatusSink
     memory: MemorySink = field(default_factory=MemorySink)
-    resume_from: Path | None = None  # a checkpoint folder to continue from
+    resume_from: checkpoint.Checkpoint | None = None  # read and checked once, when the resume was asked for
     start_step: int = 0  # its step
     cancel: threading.Event = field(default_factory=threading.Event)
     started: bool = False
@@ -84,13 +84,13 @@ class JobManager:
                 raise FtuiError("no_checkpoint", run_id=run_dir.name)
             self.submit(run_dir, config, source)
             return config
-        state = checkpoint.load(folder, run_dir.name).state  # everything checked; nothing changed yet
+        loaded = checkpoint.load(folder, run_dir.name)  # everything checked; nothing changed yet
         if extra:
             config = dataclasses.replace(config, epochs=config.epochs + extra).validated()
             write_json_atomic(run_dir / "config.json", config.to_dict())
         self._enqueue(_Job(run_dir=run_dir, config=config, source=source, status=StatusSink(run_dir),
-                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl")), resume_from=folder,
-                           start_step=int(state["step"])), earlier_s=_trained_so_far(read_status(run_dir)))
+                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl")), resume_from=loaded,
+                           start_step=int(loaded.state["step"])), earlier_s=_trained_so_far(read_status(run_dir)))
         return config
 
     def _enqueue(self, job: _Job, **status) -> None:

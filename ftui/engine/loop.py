@@ -9,7 +9,7 @@ The model in out_dir is the best one by validation accuracy (a tie goes to the l
 loss): it is written whenever an evaluation improves, so it is on disk at once (a crash keeps it, a
 resume needs nothing more) and costs no memory; without validation data it is the last one.
 With `checkpoint_dir`, the resumable state (ftui/engine/checkpoint.py) is written at every
-evaluation, at the end of every epoch and on stop; `resume_from` continues from one with the same
+evaluation, at the end of every epoch and on stop; `resume_from` (a loaded one) continues with the same
 results as an uninterrupted run (same weights, optimizer, schedule, RNG streams and batch order).
 """
 from __future__ import annotations
@@ -83,18 +83,17 @@ class Progress:
 
 def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, sink: Sink,
           cancel: threading.Event, out_dir: Path, *, checkpoint_dir: Path | None = None,
-          resume_from: Path | None = None) -> TrainResult:
+          resume_from: checkpoint.Checkpoint | None = None) -> TrainResult:
     """checkpoint_dir: where the resumable state is written (None: nowhere). resume_from: a checkpoint
-    folder to continue from (usually the same folder); a config with more epochs than the checkpoint's
-    run is "train N more epochs"."""
+    already read and checked by checkpoint.load (JobManager.resume does that before queueing, so it is
+    read once); a config with more epochs than the checkpoint's run is "train N more epochs"."""
     opts = config.train
     start = time.time()
     out_dir = Path(out_dir)
     run_id = out_dir.parent.name
     steps_per_epoch = math.ceil(len(data.train_inputs) / opts.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    # A resume checks the whole checkpoint before anything (the log, model/) changes.
-    ckpt = checkpoint.load(resume_from, run_id) if resume_from is not None else None
+    ckpt = resume_from  # checked whole before anything (the log, model/) changes
     if ckpt is not None and ckpt.state["steps_per_epoch"] != steps_per_epoch:
         raise FtuiError("checkpoint_corrupt", run_id=run_id,
                         reason=f"{ckpt.state['steps_per_epoch']} steps per epoch in the checkpoint, {steps_per_epoch} now")
