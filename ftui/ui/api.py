@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import mimetypes
+import os
 import re
 import secrets
 import shutil
@@ -89,7 +90,7 @@ def uploaded_file(value: Any) -> tuple[Path, str]:
 
 
 def served_file(path: str | Path, name: str | None = None) -> dict:
-    """A FileData dict that Gradio will let the client download: a private copy of `path` in a fresh
+    """A FileData dict that Gradio will let the client download: a private link/copy of `path` in a fresh
     random folder inside Gradio's upload folder (which Gradio serves), never the run folder itself.
 
     Gradio's file route serves only its upload/cache folders and `allowed_paths`; the runs folder is
@@ -101,7 +102,10 @@ def served_file(path: str | Path, name: str | None = None) -> dict:
     folder = root / secrets.token_hex(16)
     folder.mkdir(parents=True)
     target = folder / safe_filename(name or source.name)
-    shutil.copyfile(source, target)
+    try:
+        os.link(source, target)  # same disk: no copy of an 80 MB export (the run's own file stays put)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(source, target)
     return {"path": str(target), "orig_name": target.name, "size": target.stat().st_size,
             "mime_type": mimetypes.guess_type(target.name)[0], "meta": {"_type": "gradio.FileData"}}
 
