@@ -104,7 +104,8 @@ class RunStore:
         status = read_status(run_dir)
         return {"run_id": run_dir.name, "name": config.get("name", ""), "task": config.get("task"),
                 "model": config.get("model"), "learning_rate": config.get("learning_rate"),
-                "epochs": config.get("epochs"), **{k: status.get(k) for k in
+                "epochs": config.get("epochs"), "batch_size": (config.get("train") or {}).get("batch_size"),
+                **{k: status.get(k) for k in
                 ("state", "progress", "created", "started", "ended", "earlier_s", "best_accuracy", "data_name")}}
 
     def delete(self, owner: str | None, run_id: str) -> None:

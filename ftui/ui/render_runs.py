@@ -38,16 +38,13 @@ def percent(value) -> str:
     return f"{value * 100:.1f}%" if isinstance(value, (int, float)) and math.isfinite(value) else ""
 
 
-def runs_table(runs: list[dict], configs: dict[str, dict] | None = None, now: float | None = None) -> pd.DataFrame:
-    """One row per run (list_runs order: newest first). `configs` (run_id -> config.json) adds the batch
-    size, which the run summaries do not hold."""
-    configs = configs or {}
+def runs_table(runs: list[dict], now: float | None = None) -> pd.DataFrame:
+    """One row per run summary (list_runs order: newest first)."""
     rows = []
     for r in runs:
-        train = (configs.get(r.get("run_id")) or {}).get("train") or {}
         rows.append([r.get("run_id"), r.get("name") or "", r.get("task") or "", _short_model(r.get("model")),
                      r.get("data_name") or "", _lr(r.get("learning_rate")), r.get("epochs"),
-                     train.get("batch_size", ""), percent(r.get("best_accuracy")), r.get("state") or "",
+                     r.get("batch_size") or "", percent(r.get("best_accuracy")), r.get("state") or "",
                      format_duration(duration_s(r, now)) if duration_s(r, now) is not None else ""])
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

@@ -92,29 +92,18 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
 
     refreshed = [table, compare, managed, timer]
 
-    # -- reading -------------------------------------------------------------------------
-    def listing(owner: str) -> tuple[list[dict], dict[str, dict]]:
-        runs = services.list_runs(owner)
-        configs = {}
-        for run in runs:
-            try:
-                configs[run["run_id"]] = services.run_config(owner, run["run_id"])
-            except FtuiError:
-                continue  # deleted meanwhile
-        return runs, configs
-
     def on_refresh(selected, chosen, request: gr.Request):
         """tab.select / refresh.click / after actions: [compare, managed] -> [table, compare, managed, timer].
         Keeps the selections that still exist; the timer runs only while a run is queued or training."""
         try:
-            runs, configs = listing(owner_of(request))
+            runs = services.list_runs(owner_of(request))  # summaries: config + status, read once each
         except FtuiError as err:
             gr.Warning(error_message(err))
             return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
         choices = render_runs.run_choices(runs)
         ids = [run_id for _, run_id in choices]
         active = any(r.get("state") in render.ACTIVE_STATES for r in runs)
-        return (render_runs.runs_table(runs, configs),
+        return (render_runs.runs_table(runs),
                 gr.update(choices=choices, value=render_runs.keep_choices(selected, runs)),
                 gr.update(choices=choices, value=chosen if chosen in ids else None),
                 gr.Timer(active=active))

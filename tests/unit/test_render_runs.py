@@ -11,7 +11,7 @@ RUNS = [
      "best_accuracy": None, "data_name": "reviews.csv"},
     {"run_id": "20261128-110000-aaaa", "name": "baseline", "task": "text", "model": "minilm",
      "learning_rate": 5e-5, "epochs": 2, "state": "finished", "started": 10.0, "ended": 105.0,
-     "best_accuracy": 0.9375, "data_name": "sms.csv"},
+     "best_accuracy": 0.9375, "data_name": "sms.csv", "batch_size": 16},
 ]
 CONFIG_A = {"task": "text", "model": "minilm", "upload": "u-1", "learning_rate": 5e-5, "epochs": 2, "name": "a",
             "data": {"val_fraction": 0.2, "text_column": None}, "train": {"batch_size": 16, "seed": 42}}
@@ -19,11 +19,11 @@ CONFIG_B = {**CONFIG_A, "learning_rate": 1e-3, "name": "b", "train": {"batch_siz
 
 
 def test_runs_table_has_one_row_per_run_with_batch_size_accuracy_and_duration():
-    frame = rr.runs_table(RUNS, {"20261128-110000-aaaa": CONFIG_A}, now=130.0)
+    frame = rr.runs_table(RUNS, now=130.0)
     assert list(frame.columns) == rr.RUN_COLUMNS
     assert frame["run"].tolist() == ["20261128-120000-bbbb", "20261128-110000-aaaa"]
     assert frame["model"].tolist() == ["tiny-bert", "minilm"]  # a folder shows as its last part
-    assert frame["batch size"].tolist() == ["", 16]  # no config known for the first run
+    assert frame["batch size"].tolist() == ["", 16]  # no batch size in the first run's summary
     assert frame["best val. accuracy"].tolist() == ["", "93.8%"]
     assert frame["duration"].tolist() == ["30 s", "1 min 35 s"]  # active: up to now; ended: started -> ended
     assert frame["learning rate"].tolist() == ["0.0005", "5e-05"]
