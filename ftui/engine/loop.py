@@ -15,7 +15,6 @@ results as an uninterrupted run (same weights, optimizer, schedule, RNG streams 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import threading
 import time
@@ -34,8 +33,6 @@ from ftui.engine.sinks import Sink
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Task
-
-log = logging.getLogger(__name__)
 
 UNKNOWN = -100  # a validation label outside the training labels: ignored by the loss, always wrong
 EVAL_BATCH = 64  # evaluation keeps no activations for backward, so it can take bigger batches
@@ -128,9 +125,6 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
     autocast = autocast_context(device)
     has_val = len(data.val_inputs) > 0
     patience = opts.early_stopping_patience if has_val else 0
-    set_epoch = getattr(train_batches, "set_epoch", None)
-    if set_epoch is None:
-        log.warning("%s batches have no set_epoch: a resumed run will not replay the same order", task.name)
     if ckpt is not None:
         sink.emit(RunStarted(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
                              n_train=len(data.train_inputs), n_validation=len(data.val_inputs), time=start,
@@ -190,8 +184,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             break
         skip = resume_batch if epoch == resume_epoch else 0
         progress.epoch, progress.batch = epoch, skip
-        if set_epoch is not None:
-            set_epoch(epoch)  # this epoch's order comes from (seed, epoch) alone
+        train_batches.set_epoch(epoch)  # this epoch's order comes from (seed, epoch) alone (tasks/base.py)
         evals_per_epoch = progress.evals_per_epoch
         eval_at = eval_points(steps_per_epoch, evals_per_epoch) if evals_per_epoch else {steps_per_epoch}
         for i, batch in enumerate(train_batches, start=1):
