@@ -17,17 +17,28 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_worker(script: str, args: list[str], log: Path | None = None) -> tuple[dict | None, str]:
+    """Run `python script *args` from the project root: (its `RESULT {json}` line as a dict, "") or, when it
+    failed or printed no such line, (None, the tail of its output). `log`: keep its whole output there."""
+    done = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(args)}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}", encoding="utf-8")
+    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if done.returncode or line is None:
+        return None, done.stdout[-2000:] + "\n" + done.stderr[-4000:]
+    return json.loads(line[len("RESULT "):]), ""
+
+
 def compare(script: str, passthrough: list[str], sides: list[str], describe) -> int:
     """Run each side of `script`, print the table; describe(first result) -> the job's one-line summary."""
     results = []
     for who in sides:
-        done = subprocess.run([sys.executable, script, *passthrough, "--worker", who], cwd=ROOT,
-                              capture_output=True, text=True)
-        line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
-        if done.returncode or line is None:
-            print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
+        result, failure = run_worker(script, [*passthrough, "--worker", who])
+        if result is None:
+            print(failure, file=sys.stderr)
             return 1
-        results.append(json.loads(line[len("RESULT "):]))
+        results.append(result)
 
     print(describe(results[0]))
     print(f"{'':12} {'train samples/s':>16} {'wall s':>8} {'peak RSS MB':>12} {'val acc':>8}")

@@ -14,6 +14,7 @@ from ftui.errors import FtuiError
 
 TASKS = ("text", "image", "audio")
 MAX_EPOCHS = 100
+POOLINGS = ("auto", "mean", "cls")
 
 
 @dataclass(frozen=True)
@@ -27,17 +28,25 @@ class DataOptions:
 
 @dataclass(frozen=True)
 class TrainOptions:
-    batch_size: int = 16
+    """Every setting of the recipe. None (and 0 where noted) means "auto": engine/adapt.py decides from
+    the data, the model and the machine, records the choice and why, and the run shows it in one line."""
+
+    batch_size: int = 0  # 0: auto (16 on a CPU; on a GPU the largest that fits with a margin)
     max_length: int = 128  # tokens; longer texts are truncated
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.1  # fraction of all steps with a linear warm-up
+    warmup_ratio: float = 0.1  # fraction of the fine-tuning steps with a linear warm-up
     seed: int = 42
-    head_lr_multiplier: float = 10.0  # the new classifier head learns faster than the pretrained body
+    head_lr_multiplier: float | None = None  # the new head's rate / the body's; None: auto
     log_every_steps: int = 0  # 0: about 100 points over the run
     evals_per_epoch: int = 0  # 0: once per epoch, more on long epochs
-    image_size: int = 0  # images: pixels per side fed to the model; 0: the backbone's own size
-    augment: bool = True  # images: random resized crop + horizontal flip on training images
-    train_head_only: bool = False  # freeze the pretrained body; only the new head learns
+    image_size: int = 0  # images: pixels per side fed to the model; 0: auto (from the photos and the backbone)
+    augment: bool = True  # images: random resized crop + flip; sounds: SpecAugment masks on the features
+    crop_scale: float | None = None  # images: smallest random-crop area share (0.08-1); None: auto
+    train_head_only: bool = False  # only the head-first stage: a useful model in seconds, body frozen
+    head_first: bool = True  # fit the new head on the frozen backbone's features, then fine-tune everything
+    pooling: str = "auto"  # texts: "mean" or "cls" (first token); auto: how the encoder was pretrained
+    label_smoothing: float | None = None  # 0-0.5; None: auto
+    freeze_batchnorm: bool | None = None  # images: keep the pretrained batch-norm statistics; None: auto
     clip_seconds: float = 0  # audio: seconds fed to the model (longer clips cut, shorter padded); 0: the model's own
     early_stopping_patience: int = 0  # stop after this many evaluations without a better validation score; 0: off
 
@@ -92,17 +101,22 @@ class RunConfig:
         data = dataclasses.replace(d, val_fraction=val_fraction, max_examples=max_examples)
         train = dataclasses.replace(
             t,
-            batch_size=_int("batch_size", t.batch_size, 1, 1024),
+            batch_size=0 if t.batch_size in (None, "", 0) else _int("batch_size", t.batch_size, 1, 1024),
             max_length=_int("max_length", t.max_length, 8, 4096),
             weight_decay=_ranged("weight_decay", t.weight_decay, 0, 1),
             warmup_ratio=_ranged("warmup_ratio", t.warmup_ratio, 0, 0.5),
             seed=_int("seed", t.seed, 0, 2**31 - 1),
-            head_lr_multiplier=_ranged("head_lr_multiplier", t.head_lr_multiplier, 1, 1000),
+            head_lr_multiplier=_auto(_ranged, "head_lr_multiplier", t.head_lr_multiplier, 1, 1000),
             log_every_steps=_int("log_every_steps", t.log_every_steps, 0),
             evals_per_epoch=_int("evals_per_epoch", t.evals_per_epoch, 0, 100),
             image_size=0 if t.image_size in (None, "", 0) else _int("image_size", t.image_size, 32, 1024),
             augment=_flag("augment", t.augment),
+            crop_scale=_auto(_ranged, "crop_scale", t.crop_scale, 0.08, 1),
             train_head_only=_flag("train_head_only", t.train_head_only),
+            head_first=_flag("head_first", t.head_first),
+            pooling=_choice("pooling", t.pooling, POOLINGS),
+            label_smoothing=_auto(_ranged, "label_smoothing", t.label_smoothing, 0, 0.5),
+            freeze_batchnorm=None if t.freeze_batchnorm in (None, "", "auto") else _flag("freeze_batchnorm", t.freeze_batchnorm),
             clip_seconds=0.0 if t.clip_seconds in (None, "", 0) else _ranged("clip_seconds", t.clip_seconds, 0.5, 30),
             early_stopping_patience=_int("early_stopping_patience", t.early_stopping_patience, 0, 1000),
         )
@@ -149,6 +163,18 @@ def _number(name: str, value) -> float:
             raise FtuiError("bad_learning_rate", value=value)
         raise FtuiError("bad_option", name=name, value=value, reason="not a finite number")
     return number
+
+
+def _auto(check, name: str, value, *bounds):
+    """None (or "" / "auto" from a form) stays None: the engine decides; anything else is checked."""
+    return None if value in (None, "", "auto") else check(name, value, *bounds)
+
+
+def _choice(name: str, value, choices: tuple[str, ...]) -> str:
+    text = str(value or "auto").strip().lower()
+    if text not in choices:
+        raise FtuiError("bad_option", name=name, value=value, reason=f"use one of {', '.join(choices)}")
+    return text
 
 
 def _flag(name: str, value) -> bool:

@@ -110,7 +110,9 @@ def _metrics(run_dir: Path, status: dict, records: list[dict]) -> str:
 def _load_code(run_dir: Path, config: RunConfig) -> str:
     model_config = read_json(run_dir / "model" / "config.json", {}) or {}
     if config.task == "text":
-        return f"""import torch
+        settings = read_json(run_dir / "model" / "ftui_text.json", None)
+        if settings is None:  # a run saved by an older ftui: a transformers sequence classifier
+            return f"""import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained("model")
@@ -122,6 +124,28 @@ def classify(texts):
     with torch.no_grad():
         probs = model(**batch).logits.softmax(-1)
     return [{{model.config.id2label[i]: float(p) for i, p in enumerate(row)}} for row in probs]
+
+print(classify(["type a text to classify here"]))"""
+        pool = ("pooled = hidden[:, 0]  # the first token, as in training" if settings.get("pooling") == "cls" else
+                "mask = batch[\"attention_mask\"].unsqueeze(-1).to(hidden.dtype)  # mean over real tokens, as in training\n"
+                "        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)")
+        return f"""import json, torch
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("model")
+encoder = AutoModel.from_pretrained("model").eval()  # the fine-tuned encoder
+head = load_file("model/head.safetensors")  # the linear classifier on the pooled encoder output
+labels = json.load(open("model/ftui_text.json", encoding="utf-8"))["labels"]
+
+def classify(texts):
+    batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt",
+                      max_length=min({config.train.max_length}, tokenizer.model_max_length))  # as in training
+    with torch.no_grad():
+        hidden = encoder(**batch).last_hidden_state
+        {pool}
+        probs = (pooled @ head["weight"].T + head["bias"]).softmax(-1)
+    return [{{labels[i]: float(p) for i, p in enumerate(row)}} for row in probs]
 
 print(classify(["type a text to classify here"]))"""
     if config.task == "image":

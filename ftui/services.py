@@ -107,23 +107,7 @@ class Services:
         config = RunConfig.build(task, model, upload_id, learning_rate, epochs, options)
         source = self._resolve_model(owner, task, config.model)
         upload = self.store.upload_path(owner, upload_id)
-        examples = task_impl.read(upload, config.data)
-        _raise_first_error(examples.issues)
-        val = examples.validation  # an image ZIP's own val/ folder acts as a separate validation file
-        if config.data.validation_upload:
-            val = task_impl.read(self.store.upload_path(owner, config.data.validation_upload), config.data)
-        if val is not None:
-            _raise_first_error(val.issues)
-            inputs, labels = examples.inputs + val.inputs, examples.labels + val.labels
-            train_idx = list(range(len(examples.inputs)))
-            val_idx = list(range(len(examples.inputs), len(inputs)))
-            if config.data.max_examples:
-                keep = split_examples(examples.labels, 0, config.train.seed, config.data.max_examples)[0]
-                train_idx = keep
-        else:
-            inputs, labels = examples.inputs, examples.labels
-            train_idx, val_idx = split_examples(labels, config.data.val_fraction, config.train.seed,
-                                                config.data.max_examples, inputs=inputs)
+        inputs, labels, train_idx, val_idx = self._split(owner, task_impl, upload, config)
         run_id, run_dir = self.store.create(owner, config)
         names = label_names([labels[i] for i in train_idx])
         write_json_atomic(run_dir / "labels.json", names)
@@ -131,6 +115,45 @@ class Services:
         update_status(run_dir, data_name=upload.name, n_train=len(train_idx), n_validation=len(val_idx))
         self.jobs.submit(run_dir, config, source)
         return run_id
+
+    def _split(self, owner: str | None, task_impl, upload: Path, config: RunConfig):
+        """(inputs, labels, train indices, validation indices) of a run's data, as start_run freezes it."""
+        examples = task_impl.read(upload, config.data)
+        _raise_first_error(examples.issues)
+        val = examples.validation  # an image ZIP's own val/ folder acts as a separate validation file
+        if config.data.validation_upload:
+            val = task_impl.read(self.store.upload_path(owner, config.data.validation_upload), config.data)
+        if val is None:
+            train_idx, val_idx = split_examples(examples.labels, config.data.val_fraction, config.train.seed,
+                                                config.data.max_examples, inputs=examples.inputs)
+            return examples.inputs, examples.labels, train_idx, val_idx
+        _raise_first_error(val.issues)
+        inputs, labels = examples.inputs + val.inputs, examples.labels + val.labels
+        train_idx = list(range(len(examples.inputs)))
+        if config.data.max_examples:
+            train_idx = split_examples(examples.labels, 0, config.train.seed, config.data.max_examples)[0]
+        return inputs, labels, train_idx, list(range(len(examples.inputs), len(inputs)))
+
+    def suggest_learning_rate(self, owner: str | None, task: str, model: str, file: str | Path | None = None,
+                              options: dict | None = None, upload_id: str | None = None) -> dict:
+        """An LR range test on the upload's training part (~30 s on a CPU): {learning_rate, curve,
+        suggested (false: the curve said nothing usable and the catalog's rate is returned), ...}."""
+        from ftui.engine.loop import TrainData
+        from ftui.engine.lr_range import range_test
+
+        task_impl = get_task(task)
+        upload_id = upload_id or self.accept_upload(owner, file)
+        config = RunConfig.build(task, model, upload_id, 1e-4, 1, options)
+        source = self._resolve_model(owner, task, config.model)
+        inputs, labels, train_idx, _ = self._split(owner, task_impl, self.store.upload_path(owner, upload_id), config)
+        train_labels = [labels[i] for i in train_idx]
+        data = TrainData(labels=label_names(train_labels), train_inputs=[inputs[i] for i in train_idx],
+                         train_labels=train_labels, val_inputs=[], val_labels=[])
+        test = range_test(config, task_impl, source, data)
+        fallback = catalog.recommended_learning_rate(task, config.model)
+        return {"learning_rate": test.learning_rate or fallback, "suggested": test.learning_rate is not None,
+                "catalog_learning_rate": fallback, "curve": test.curve, "steps": test.steps,
+                "seconds": round(test.seconds, 1), "ended_by": test.stopped}
 
     def _resolve_model(self, owner: str | None, task: str, model: str):
         """catalog.resolve, plus: a local folder inside the runs folder must be one of the owner's own."""

@@ -33,6 +33,8 @@ class StepLogged:
     learning_rate: float
     samples_per_second: float
     elapsed_s: float
+    # optional
+    stage: str = ""  # "head": the head-first stage's fit on frozen features (step 0); "": fine-tuning
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,37 @@ class EvalLogged:
     elapsed_s: float
     # optional
     is_best: bool = False  # the best so far (higher accuracy; a tie goes to the lower loss): model/ now holds it
+    stage: str = ""  # "head": the head fitted on frozen features, before any fine-tuning step
 
 
 @dataclass(frozen=True)
-class CheckpointSaved:
-    step: int
-    path: str
+class RecipeChosen:
+    """What the data-aware defaults decided (engine/adapt.py): the resolved options and one line saying so."""
+
+    options: dict  # TrainOptions with every "auto" filled in
+    summary: str  # e.g. "head first, then everything · image 128 px (the photos' own size) · ..."
+    choices: list  # [{name, value, why}] for each setting that was decided rather than given
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    """Work before the first step: "features" (the frozen backbone over the data). Not written to
+    metrics.jsonl (it is progress, not a result)."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class PreflightMeasured:
+    """The first real fine-tuning steps, measured before any ETA is claimed."""
+
+    seconds_per_step: float
+    peak_memory_mb: float  # GPU: peak allocated by torch; CPU: the process's peak resident memory
+    batch_size: int
+    eta_s: float
+    device: str
 
 
 @dataclass(frozen=True)
@@ -68,8 +95,7 @@ class RunFailed:
     step: int
 
 
-Event = RunStarted | StepLogged | EvalLogged | CheckpointSaved | RunFinished | RunFailed
-EVENT_TYPES = {cls.__name__: cls for cls in (RunStarted, StepLogged, EvalLogged, CheckpointSaved, RunFinished, RunFailed)}
+Event = RunStarted | StepLogged | EvalLogged | RecipeChosen | StageProgress | PreflightMeasured | RunFinished | RunFailed
 
 
 def to_record(event: Event) -> dict:
@@ -79,11 +105,6 @@ def to_record(event: Event) -> dict:
         if f.default is dataclasses.MISSING or value != f.default:  # optional fields: only when set
             record[f.name] = dict(value) if isinstance(value, dict) else value
     return record
-
-
-def from_record(record: dict) -> Event:
-    record = dict(record)
-    return EVENT_TYPES[record.pop("event")](**record)
 
 
 def drop_after(records: list[dict], step: int) -> list[dict]:
@@ -98,8 +119,9 @@ def metric_rows(records: list[dict]) -> list[dict]:
     for r in records:
         if r.get("event") == "StepLogged":
             rows.append({"split": "train", "step": r["step"], "epoch": r["epoch"], "loss": r["loss"],
-                         "learning_rate": r["learning_rate"], "samples_per_second": r["samples_per_second"]})
+                         "learning_rate": r["learning_rate"], "samples_per_second": r["samples_per_second"],
+                         "stage": r.get("stage") or "full"})
         elif r.get("event") == "EvalLogged":
             rows.append({"split": "validation", "step": r["step"], "epoch": r["epoch"], "loss": r["loss"],
-                         "accuracy": r["accuracy"]})
+                         "accuracy": r["accuracy"], "stage": r.get("stage") or "full"})
     return rows

@@ -173,7 +173,8 @@ class JobManager:
             "best_accuracy": status.get("best_accuracy"),
             # the saved model: "best" (the evaluation best_step/best_epoch) or "last" (no validation data)
             **{key: status.get(key) for key in ("best_step", "best_epoch", "best_loss", "saved_model",
-                                                 "stopped_early", "extended_from_epochs")},
+                                                 "stopped_early", "extended_from_epochs", "preflight", "recipe",
+                                                 "stage", "stage_done", "stage_total")},
             "labels": read_json(run_dir / "labels.json", []) or [],
         }
 

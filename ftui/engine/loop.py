@@ -1,16 +1,21 @@
-"""The training loop: plain PyTorch, reads top to bottom.
+"""The training loop: plain PyTorch, one run from top to bottom, in two stages.
 
-train(config, task, source, data, sink, cancel, out_dir) builds the model, fine-tunes it, emits
-typed events to `sink`, and saves the result to `out_dir`. It knows nothing about text, images
-or audio (the Task does), nor about threads or files other than out_dir and the checkpoint folder
-(the JobManager does). Exceptions propagate: the caller turns them into RunFailed.
+train(config, task, source, data, sink, cancel, out_dir) decides the recipe (engine/adapt.py), builds
+the model, and then
+  1. head first: computes the frozen backbone's features once and fits the new head on them
+     (engine/head.py) -- the first points on the charts, and already a model that predicts;
+  2. fine-tunes the whole network from that head (skipped with train_head_only),
+emitting typed events to `sink` and saving the best model to `out_dir`. It knows nothing about text,
+images or audio (the Task does), nor about threads or files other than out_dir and the checkpoint
+folder (the JobManager does). Exceptions propagate: the caller turns them into RunFailed.
 
 The model in out_dir is the best one by validation accuracy (a tie goes to the lower validation
-loss): it is written whenever an evaluation improves, so it is on disk at once (a crash keeps it, a
-resume needs nothing more) and costs no memory; without validation data it is the last one.
-With `checkpoint_dir`, the resumable state (ftui/engine/checkpoint.py) is written at every
-evaluation, at the end of every epoch and on stop; `resume_from` (a loaded one) continues with the same
-results as an uninterrupted run (same weights, optimizer, schedule, RNG streams and batch order).
+loss), the head-first result included: it is written whenever an evaluation improves, so it is on disk
+at once (a crash keeps it) and costs no memory; without validation data it is the last one.
+With `checkpoint_dir`, the resumable state (engine/checkpoint.py) is written after the head-first
+stage, at every evaluation, at the end of every epoch and on stop; `resume_from` (a loaded one)
+continues with the same results as an uninterrupted run (same weights, optimizer, schedule, RNG
+streams and batch order); a resumed run never repeats the head-first stage (its checkpoint holds it).
 """
 from __future__ import annotations
 
@@ -24,20 +29,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ftui.config import RunConfig
-from ftui.engine import checkpoint
-from ftui.engine.events import EvalLogged, RunFinished, RunStarted, StepLogged
-from ftui.engine.recipe import (autocast_context, body_lr, build_optimizer, build_scheduler, pick_device,
-                                seed_everything)
+from ftui.config import RunConfig, TrainOptions
+from ftui.engine import adapt, checkpoint, head as head_stage, preflight
+from ftui.engine.events import (EvalLogged, PreflightMeasured, RecipeChosen, RunFinished, RunStarted, StageProgress,
+                                StepLogged)
+from ftui.engine.recipe import (autocast_context, body_lr, build_optimizer, build_scheduler, freeze_body, pick_device,
+                                seed_everything, set_cpu_threads)
 from ftui.engine.sinks import Sink
+from ftui.engine.steps import (EVAL_BATCH, UNKNOWN, auto_evals_per_epoch, auto_log_every, eval_points, evaluate,
+                               export_model, improves, logits_of)
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
-from ftui.tasks.base import Task
-
-UNKNOWN = -100  # a validation label outside the training labels: ignored by the loss, always wrong
-EVAL_BATCH = 64  # evaluation keeps no activations for backward, so it can take bigger batches
-AUTO_EVAL_EVERY_S = 120.0  # auto mode: about one evaluation per two minutes of training...
-AUTO_MAX_EVALS = 4  # ...at most this many per epoch (the last one always at the epoch's end)
+from ftui.tasks.base import Batches, Built, HeadSplit, Task
 
 
 @dataclass
@@ -61,10 +64,11 @@ class TrainResult:
     samples: int  # training samples processed
     stopped_early: bool = False
     best: dict | None = None  # {step, epoch, accuracy, loss} of the model saved in out_dir; None: the last
+    options: TrainOptions | None = None  # the recipe as decided (every auto value filled in)
 
 
 @dataclass
-class Progress:
+class Position:
     """Where training stands: what a checkpoint's trainer_state.json records (with the run's sizes)."""
 
     step: int = 0  # optimizer steps done
@@ -78,114 +82,184 @@ class Progress:
     eval_pending: bool = False  # stopped during an evaluation: a resume runs it first
 
 
+def decide_recipe(config: RunConfig, task: Task, source: ModelSource, data: TrainData, device: torch.device,
+                  ckpt: checkpoint.Checkpoint | None) -> tuple[TrainOptions, list[adapt.Choice]]:
+    """The options with every auto value decided; a resumed run keeps the ones it started with."""
+    if ckpt is not None and isinstance(ckpt.state.get("recipe"), dict):
+        return dataclasses.replace(config.train, **ckpt.state["recipe"]), []
+    ctx = adapt.Context(task=config.task, n_train=len(data.train_inputs), n_classes=len(data.labels),
+                        device=device.type, profile=task.profile(data.train_inputs, source))
+    return adapt.decide(config.train, ctx)
+
+
+@dataclass
+class Prepared:
+    """A run ready to train: the decided options, the model on its device and the batches."""
+
+    options: TrainOptions
+    choices: list[adapt.Choice]
+    built: Built
+    split: HeadSplit | None  # where the head-first stage cuts the model; None: one stage
+    head_only: bool  # the head-first stage is the whole run
+    train_batches: Batches
+    val_batches: Batches | list
+
+
+def prepare(config: RunConfig, task: Task, source: ModelSource, data: TrainData, device: torch.device,
+            ckpt: checkpoint.Checkpoint | None = None) -> Prepared:
+    """Decide the recipe, build the model (on `device`) and the batches. Also what the LR range test uses."""
+    opts, choices = decide_recipe(config, task, source, data, device, ckpt)
+    seed_everything(opts.seed)  # before build: the new head's random init is part of the run
+    built = task.build(source, data.labels, opts)
+    built.model.to(device)
+    split = built.split if (opts.head_first or opts.train_head_only) else None
+    if opts.train_head_only and split is None:
+        freeze_body(built.model, built.head)  # no exact cut: the head trains by steps on the frozen body
+    label_id = {name: i for i, name in enumerate(data.labels)}
+    train_ids = [label_id[y] for y in data.train_labels]
+    if opts.batch_size == 0:  # auto on a GPU: the largest batch that fits with a margin
+        opts = dataclasses.replace(opts, batch_size=_search_batch_size(task, built, data, train_ids, opts, device))
+        choices.append(adapt.Choice("batch_size", opts.batch_size, "the largest that fits this GPU with a margin"))
+    train_batches = task.batches(built.processor, data.train_inputs, train_ids, opts, batch_size=opts.batch_size,
+                                 shuffle=True, seed=opts.seed)
+    val_batches = task.batches(built.processor, data.val_inputs, [label_id.get(y, UNKNOWN) for y in data.val_labels],
+                               opts, batch_size=max(EVAL_BATCH, opts.batch_size), shuffle=False) if data.val_inputs else []
+    if device.type == "cuda" and hasattr(train_batches, "to"):  # decoded pictures / sound features stay on the GPU
+        train_batches = train_batches.to(device)
+    return Prepared(options=opts, choices=choices, built=built, split=split, train_batches=train_batches,
+                    val_batches=val_batches, head_only=opts.train_head_only and split is not None)
+
+
 def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, sink: Sink,
           cancel: threading.Event, out_dir: Path, *, checkpoint_dir: Path | None = None,
           resume_from: checkpoint.Checkpoint | None = None) -> TrainResult:
     """checkpoint_dir: where the resumable state is written (None: nowhere). resume_from: a checkpoint
     already read and checked by checkpoint.load (JobManager.resume does that before queueing, so it is
     read once); a config with more epochs than the checkpoint's run is "train N more epochs"."""
-    opts = config.train
     start = time.time()
     out_dir = Path(out_dir)
     run_id = out_dir.parent.name
-    steps_per_epoch = math.ceil(len(data.train_inputs) / opts.batch_size)
-    total_steps = steps_per_epoch * config.epochs
     ckpt = resume_from  # checked whole before anything (the log, model/) changes
+    set_cpu_threads()
+    device = pick_device()
+
+    # -- the recipe, the model and the data ---------------------------------------------------
+    p = prepare(config, task, source, data, device, ckpt)
+    opts, choices, built, model, split = p.options, p.choices, p.built, p.built.model, p.split
+    train_batches, val_batches, head_only = p.train_batches, p.val_batches, p.head_only
+    steps_per_epoch = len(train_batches)
+    total_steps = 0 if head_only else steps_per_epoch * config.epochs
     if ckpt is not None and ckpt.state["steps_per_epoch"] != steps_per_epoch:
         raise FtuiError("checkpoint_corrupt", run_id=run_id,
                         reason=f"{ckpt.state['steps_per_epoch']} steps per epoch in the checkpoint, {steps_per_epoch} now")
-    if ckpt is None:
-        sink.emit(RunStarted(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
-                             n_train=len(data.train_inputs), n_validation=len(data.val_inputs), time=start))
-
-    # -- model and data ------------------------------------------------------------------
-    seed_everything(opts.seed)  # before build: the new head's random init is part of the run
-    built = task.build(source, data.labels, opts)
-    device = pick_device()
-    model = built.model.to(device)
-    label_id = {name: i for i, name in enumerate(data.labels)}
-    train_batches = task.batches(built.processor, data.train_inputs, [label_id[y] for y in data.train_labels],
-                                 opts, batch_size=opts.batch_size, shuffle=True, seed=opts.seed)
-    val_batches = task.batches(built.processor, data.val_inputs, [label_id.get(y, UNKNOWN) for y in data.val_labels],
-                               opts, batch_size=max(EVAL_BATCH, opts.batch_size), shuffle=False) if data.val_inputs else []
     optimizer = build_optimizer(model, built.head, config.learning_rate, opts)
-    progress = Progress()
+    pos = Position()
     extended_from = None
     if ckpt is not None:
         checkpoint.restore(ckpt, model, optimizer, run_id)
-        progress = Progress(**{f.name: ckpt.state[f.name] for f in dataclasses.fields(Progress) if f.name in ckpt.state})
+        pos = Position(**{f.name: ckpt.state[f.name] for f in dataclasses.fields(Position) if f.name in ckpt.state})
         if ckpt.state["epochs"] != config.epochs:  # "train N more epochs": a fresh patience
-            extended_from, progress.evals_without_improvement = ckpt.state["epochs"], 0
+            extended_from, pos.evals_without_improvement = ckpt.state["epochs"], 0
     # An extension re-derives the schedule over the new total: from here on the rate is what a run
     # configured for the new total from the start would use (see build_scheduler).
-    scheduler = build_scheduler(optimizer, total_steps, opts.warmup_ratio, start_step=progress.step)
+    scheduler = build_scheduler(optimizer, total_steps, opts.warmup_ratio, start_step=pos.step)
     if ckpt is not None and ckpt.state["total_steps"] == total_steps:
         scheduler.load_state_dict(ckpt.trainer["scheduler"])
     log_every = opts.log_every_steps or auto_log_every(total_steps)
     autocast = autocast_context(device)
     has_val = len(data.val_inputs) > 0
     patience = opts.early_stopping_patience if has_val else 0
+    sink.emit(RunStarted(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
+                         n_train=len(data.train_inputs), n_validation=len(data.val_inputs), time=start,
+                         start_step=pos.step, best=pos.best, extended_from_epochs=extended_from))
+    sink.emit(RecipeChosen(options=dataclasses.asdict(opts), summary=adapt.summary(opts, choices, config.task, split is not None),
+                           choices=[dataclasses.asdict(c) for c in choices]))
     if ckpt is not None:
-        sink.emit(RunStarted(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=config.epochs,
-                             n_train=len(data.train_inputs), n_validation=len(data.val_inputs), time=start,
-                             start_step=progress.step, best=progress.best, extended_from_epochs=extended_from))
         checkpoint.restore_rng(ckpt.trainer["rng"])  # last: nothing from here to the first step draws from them
 
-    saved = (progress.step, progress.eval_pending) if ckpt is not None else None  # what is on disk
+    saved = (pos.step, pos.eval_pending) if ckpt is not None else None  # what is on disk
 
     def save_checkpoint() -> None:
         nonlocal saved
-        if checkpoint_dir is None:
+        if checkpoint_dir is None or head_only:
             return
-        saved = (progress.step, progress.eval_pending)
-        epoch, batch = (progress.epoch + 1, 0) if progress.batch >= steps_per_epoch else (progress.epoch, progress.batch)
-        state = {**dataclasses.asdict(progress), "epoch": epoch, "batch": batch, "steps_per_epoch": steps_per_epoch,
-                 "total_steps": total_steps, "epochs": config.epochs}
+        saved = (pos.step, pos.eval_pending)
+        epoch, batch = (pos.epoch + 1, 0) if pos.batch >= steps_per_epoch else (pos.epoch, pos.batch)
+        state = {**dataclasses.asdict(pos), "epoch": epoch, "batch": batch, "steps_per_epoch": steps_per_epoch,
+                 "total_steps": total_steps, "epochs": config.epochs, "recipe": _recipe_state(opts)}
         checkpoint.save(Path(checkpoint_dir), model, optimizer, scheduler, state)
 
-    def validate() -> float | None:
-        """One evaluation: log it, keep the model if it is the best so far, count towards early stopping.
-        Returns the accuracy; None if cancelled meanwhile (the checkpoint then records it as pending)."""
-        result = evaluate(model, val_batches, device, autocast, cancel)
-        if result is None:
-            progress.eval_pending = True
-            return None
-        progress.eval_pending = False
-        loss, accuracy = result
-        epoch = round(progress.epoch + progress.batch / steps_per_epoch, 4)
-        is_best = improves(accuracy, loss, progress.best)
+    def record_eval(loss: float, accuracy: float, epoch: float, stage: str = "") -> None:
+        """Log one evaluation; keep the model if it is the best so far; count towards early stopping."""
+        is_best = improves(accuracy, loss, pos.best)
         if is_best:
-            progress.best = {"step": progress.step, "epoch": epoch, "accuracy": accuracy, "loss": loss}
-            progress.evals_without_improvement = 0
+            pos.best = {"step": pos.step, "epoch": epoch, "accuracy": accuracy, "loss": loss}
+            pos.evals_without_improvement = 0
             export_model(task, model, built.processor, data.labels, out_dir)  # before the event that says so
         else:
-            progress.evals_without_improvement += 1
-        sink.emit(EvalLogged(step=progress.step, epoch=epoch, loss=loss, accuracy=accuracy,
-                             elapsed_s=time.time() - start, is_best=is_best))
-        return accuracy
+            pos.evals_without_improvement += 1
+        sink.emit(EvalLogged(step=pos.step, epoch=epoch, loss=loss, accuracy=accuracy,
+                             elapsed_s=time.time() - start, is_best=is_best, stage=stage))
 
-    # -- train ---------------------------------------------------------------------------
+    def validate() -> float | None:
+        """One evaluation of the whole model; None if cancelled meanwhile (the checkpoint then says pending)."""
+        result = evaluate(model, val_batches, device, autocast, cancel)
+        if result is None:
+            pos.eval_pending = True
+            return None
+        pos.eval_pending = False
+        record_eval(*result, epoch=round(pos.epoch + pos.batch / steps_per_epoch, 4))
+        return result[1]
+
+    # -- stage 1: the head on the frozen backbone's features ------------------------------------
     last = None
     stopped = stopped_early = False
+    if split is not None and ckpt is None:
+        def report(done: int, total: int) -> None:
+            sink.emit(StageProgress(stage="features", done=done, total=total))
+
+        n_all = len(data.train_inputs) + len(data.val_inputs)
+        tick = time.perf_counter()
+        model.eval()  # frozen features: no dropout, batch norms on their pretrained statistics
+        train_feats = head_stage.extract(split, train_batches, len(data.train_inputs), device, autocast, cancel,
+                                         lambda d, t: report(d, n_all))
+        val_feats = head_stage.extract(split, val_batches, len(data.val_inputs), device, autocast, cancel,
+                                       lambda d, t: report(len(data.train_inputs) + d, n_all)) if has_val else None
+        stopped = train_feats is None or (has_val and val_feats is None)
+        if not stopped:
+            fitted = head_stage.fit(split.head, train_feats, seed=opts.seed)
+            sink.emit(StepLogged(step=0, epoch=0.0, loss=fitted.loss, learning_rate=0.0,
+                                 samples_per_second=n_all / max(1e-9, time.perf_counter() - tick),
+                                 elapsed_s=time.time() - start, stage="head"))
+            if has_val:
+                loss, last = head_stage.score(split.head, val_feats)
+                record_eval(loss, last, epoch=0.0, stage="head")
+            elif head_only:
+                export_model(task, model, built.processor, data.labels, out_dir)
+            save_checkpoint()  # a stop during fine-tuning resumes from the fitted head, not from scratch
+        del train_feats, val_feats
+
+    # -- stage 2: everything, from that head ----------------------------------------------------
     window_loss = torch.zeros((), device=device)  # summed on device; .item() only when logging
     window_steps, window_samples, window_time = 0, 0, 0.0
-    if progress.eval_pending and has_val:  # the evaluation a stop interrupted comes first
+    step_times: list[float] = []  # the first steps, for pre-flight
+    if pos.eval_pending and has_val:  # the evaluation a stop interrupted comes first
         last = validate()
         stopped = last is None
         if not stopped:
-            stopped_early = bool(patience) and progress.evals_without_improvement >= patience
+            stopped_early = bool(patience) and pos.evals_without_improvement >= patience
             save_checkpoint()
     stopped = stopped or cancel.is_set()
-    resume_epoch, resume_batch = progress.epoch, progress.batch
+    resume_epoch, resume_batch = pos.epoch, pos.batch
     model.train()
     tick = time.perf_counter()  # step time includes batch collation, excludes evaluation
-    for epoch in range(resume_epoch, config.epochs):
+    for epoch in range(resume_epoch, 0 if head_only else config.epochs):
         if stopped or stopped_early:
             break
         skip = resume_batch if epoch == resume_epoch else 0
-        progress.epoch, progress.batch = epoch, skip
+        pos.epoch, pos.batch = epoch, skip
         train_batches.set_epoch(epoch)  # this epoch's order comes from (seed, epoch) alone (tasks/base.py)
-        evals_per_epoch = progress.evals_per_epoch
+        evals_per_epoch = pos.evals_per_epoch
         eval_at = eval_points(steps_per_epoch, evals_per_epoch) if evals_per_epoch else {steps_per_epoch}
         for i, batch in enumerate(train_batches, start=1):
             if i <= skip:  # resuming mid-epoch: the batches done before the stop are drawn, not trained
@@ -198,25 +272,34 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             targets = batch.pop("labels")
             with autocast:
                 logits = logits_of(model(**batch))
-                loss = F.cross_entropy(logits.float(), targets)
+                loss = F.cross_entropy(logits.float(), targets, label_smoothing=opts.label_smoothing or 0.0)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as the HF Trainer: tames early spikes
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             window_loss += loss.detach()
-            progress.step += 1
-            progress.batch = i
-            step = progress.step
+            pos.step += 1
+            pos.batch = i
+            step = pos.step
             n = int(targets.shape[0])
-            progress.samples += n
+            pos.samples += n
             window_steps += 1
             window_samples += n
-            if device.type == "cuda" and (step % log_every == 0 or step == 1):
-                torch.cuda.synchronize()  # honest timing on logging steps only
+            timing = len(step_times) < preflight.PREFLIGHT_STEPS
+            if device.type == "cuda" and (step % log_every == 0 or step == 1 or timing):
+                torch.cuda.synchronize()  # honest timing on logging and pre-flight steps only
             now = time.perf_counter()
             window_time += now - tick
-            progress.train_seconds += now - tick
+            pos.train_seconds += now - tick
+            if timing:
+                step_times.append(now - tick)
+                if len(step_times) == preflight.PREFLIGHT_STEPS or step == total_steps:
+                    per_step = preflight.seconds_per_step(step_times)
+                    sink.emit(PreflightMeasured(seconds_per_step=round(per_step, 4),
+                                                peak_memory_mb=round(preflight.peak_memory_mb(device), 1),
+                                                batch_size=opts.batch_size, device=device.type,
+                                                eta_s=round(per_step * (total_steps - step), 1)))
             tick = now
 
             if step % log_every == 0 or step == 1 or i == steps_per_epoch:
@@ -228,18 +311,18 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
                 window_loss.zero_()
                 window_steps, window_samples, window_time = 0, 0, 0.0
 
-            if progress.evals_per_epoch is None and (step == 10 or i == steps_per_epoch):
+            if pos.evals_per_epoch is None and (step == 10 or i == steps_per_epoch):
                 # Auto: enough evaluations on long epochs that the validation curve moves.
-                per_step = progress.train_seconds / step
-                progress.evals_per_epoch = auto_evals_per_epoch(per_step * steps_per_epoch)
-                eval_at = eval_points(steps_per_epoch, progress.evals_per_epoch)
+                per_step = pos.train_seconds / step
+                pos.evals_per_epoch = auto_evals_per_epoch(per_step * steps_per_epoch)
+                eval_at = eval_points(steps_per_epoch, pos.evals_per_epoch)
             if i in eval_at and has_val:
                 accuracy = validate()
                 if accuracy is None:  # cancelled during evaluation
                     stopped = True
                     break
                 last = accuracy
-                stopped_early = bool(patience) and progress.evals_without_improvement >= patience
+                stopped_early = bool(patience) and pos.evals_without_improvement >= patience
             if (i in eval_at and has_val) or i == steps_per_epoch:
                 save_checkpoint()  # at every evaluation and at the end of every epoch
                 model.train()
@@ -247,73 +330,51 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             if stopped_early:
                 break
 
-    # -- save ----------------------------------------------------------------------------
-    step = progress.step
-    if stopped and step > 0 and saved != (step, progress.eval_pending):
+    # -- save ------------------------------------------------------------------------------------
+    step = pos.step
+    if stopped and step > 0 and saved != (step, pos.eval_pending):
         save_checkpoint()  # a stop keeps the state at the step reached (resumable)
     # Without any evaluation the model is the last one; also on stop, what was learned so far is kept
     # (unless nothing was learned yet). With evaluations, model/ already holds the best.
-    if progress.best is None and (step > 0 or not stopped):
+    if pos.best is None and not head_only and (step > 0 or not stopped):
         export_model(task, model.to("cpu").eval(), built.processor, data.labels, out_dir)
     state = "stopped" if stopped else "finished"
     elapsed = time.time() - start
     sink.emit(RunFinished(state=state, step=step, elapsed_s=elapsed, stopped_early=stopped_early))
-    best = progress.best
+    best = pos.best
     return TrainResult(state=state, step=step, total_steps=total_steps,
                        best_accuracy=best["accuracy"] if best else None, last_accuracy=last, elapsed_s=elapsed,
-                       train_seconds=progress.train_seconds, samples=progress.samples, stopped_early=stopped_early,
-                       best=best)
+                       train_seconds=pos.train_seconds, samples=pos.samples, stopped_early=stopped_early,
+                       best=best, options=opts)
 
 
-# -- pieces -------------------------------------------------------------------------------
-def logits_of(output) -> torch.Tensor:
-    """transformers models return an output object; plain nn.Modules (image/audio) may return a tensor."""
-    return output if isinstance(output, torch.Tensor) else output.logits
+def _recipe_state(opts: TrainOptions) -> dict:
+    """The decided options a resume must keep (the same batch size keeps the same steps per epoch)."""
+    return {key: getattr(opts, key) for key in ("batch_size", "head_lr_multiplier", "label_smoothing", "pooling",
+                                                "image_size", "freeze_batchnorm", "crop_scale")}
 
 
-def auto_log_every(total_steps: int) -> int:
-    """About 100 points over the run, but at least every 25 steps (step 1 is always logged too)."""
-    return max(1, min(25, total_steps // 100))
+def _search_batch_size(task: Task, built, data: TrainData, train_ids: list[int], opts: TrainOptions,
+                       device: torch.device) -> int:
+    """GPU, batch size on auto: one forward + backward on the b longest examples, halving on OOM."""
+    model = built.model
+    order = sorted(range(len(data.train_inputs)), key=lambda r: -len(str(data.train_inputs[r])))
 
-
-def auto_evals_per_epoch(epoch_seconds: float) -> int:
-    return max(1, min(AUTO_MAX_EVALS, math.ceil(epoch_seconds / AUTO_EVAL_EVERY_S)))
-
-
-def eval_points(steps_per_epoch: int, n: int) -> set[int]:
-    """Steps within an epoch (1-based) after which to evaluate: evenly spaced, the last at the end."""
-    n = max(1, min(n, steps_per_epoch))
-    return {round(k * steps_per_epoch / n) for k in range(1, n + 1)}
-
-
-def improves(accuracy: float, loss: float, best: dict | None) -> bool:
-    """Higher validation accuracy wins; a tie goes to the lower validation loss."""
-    return best is None or accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"])
-
-
-def export_model(task: Task, model, processor, labels: list[str], out_dir: Path) -> None:
-    """task.save into a temporary sibling, then swapped in: a reader (the predictor) never sees half a model."""
-    tmp = checkpoint.temp_sibling(out_dir)
-    task.save(model, processor, labels, tmp)
-    checkpoint.replace_dir(tmp, out_dir)
-
-
-@torch.inference_mode()
-def evaluate(model, batches, device, autocast, cancel: threading.Event) -> tuple[float, float] | None:
-    """(mean loss over known labels, accuracy over all examples); None if cancelled meanwhile."""
-    model.eval()
-    loss_sum, known, correct, total = 0.0, 0, 0, 0
-    for batch in batches:
-        if cancel.is_set():
-            return None
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    def try_batch(b: int) -> float | None:
+        rows = order[:b]
+        batches = task.batches(built.processor, [data.train_inputs[r] for r in rows], [train_ids[r] for r in rows],
+                               opts, batch_size=b, shuffle=False)
+        batch = {k: v.to(device) for k, v in next(iter(batches)).items()}
         targets = batch.pop("labels")
-        with autocast:
-            logits = logits_of(model(**batch)).float()
-        mask = targets != UNKNOWN
-        if mask.any():
-            loss_sum += F.cross_entropy(logits[mask], targets[mask], reduction="sum").item()
-        known += int(mask.sum())
-        correct += int((logits.argmax(-1) == targets).sum())
-        total += int(targets.shape[0])
-    return loss_sum / max(1, known), correct / max(1, total)
+        torch.cuda.reset_peak_memory_stats(device)
+        try:
+            with autocast_context(device):
+                loss = F.cross_entropy(logits_of(model(**batch)).float(), targets)
+            loss.backward()
+            return float(torch.cuda.max_memory_allocated(device))
+        finally:
+            model.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+
+    total = torch.cuda.get_device_properties(device).total_memory
+    return preflight.find_batch_size(try_batch, len(data.train_inputs), memory_total=total)

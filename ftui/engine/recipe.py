@@ -7,6 +7,7 @@ exactly. Kept apart from loop.py, which reads top to bottom as the run itself.
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import torch
@@ -28,6 +29,25 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def set_cpu_threads() -> int:
+    """One intra-op thread per core this process may use (its affinity, which a container or a
+    scheduler narrows; FTUI_THREADS overrides). torch's default counts the machine's cores, which
+    oversubscribes a worker pinned to a few of them."""
+    wanted = os.environ.get("FTUI_THREADS", "").strip()
+    threads = int(wanted) if wanted.isdigit() and int(wanted) > 0 else len(os.sched_getaffinity(0))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def freeze_body(model: torch.nn.Module, head: frozenset[str]) -> None:
+    """Only the new head learns; a model with batch norms (PixelModel) keeps their pretrained statistics."""
+    for name, param in model.named_parameters():
+        param.requires_grad = name in head
+    if hasattr(model, "frozen_norms"):
+        model.frozen_norms = True
+
+
 def autocast_context(device: torch.device):
     """bf16 autocast on GPUs that support it (no loss scaling needed); full precision on CPU,
     where bf16 autocast is slower on most processors."""
@@ -39,9 +59,9 @@ def autocast_context(device: torch.device):
 def build_optimizer(model: torch.nn.Module, head: frozenset[str], lr: float, opts: TrainOptions):
     """AdamW, four groups: body/head x decay/no-decay.
 
-    The new head starts random and needs a bigger step than the pretrained body (lr * multiplier);
-    one large lr for everything is what collapses MiniLM to a single class. Biases and norm
-    weights (1-D tensors) get no weight decay, as in BERT's original recipe.
+    A random head needs a bigger step than the pretrained body (lr * multiplier; one large lr for
+    everything is what collapses MiniLM to a single class); a head fitted first does not (adapt.py).
+    Biases and norm weights (1-D tensors) get no weight decay, as in BERT's original recipe.
     """
     groups = {(h, d): [] for h in (False, True) for d in (False, True)}
     for name, param in model.named_parameters():
@@ -50,7 +70,8 @@ def build_optimizer(model: torch.nn.Module, head: frozenset[str], lr: float, opt
     param_groups = []
     for (is_head, decay), params in groups.items():
         if params:
-            param_groups.append({"params": params, "lr": lr * (opts.head_lr_multiplier if is_head else 1.0),
+            multiplier = float(opts.head_lr_multiplier or 1.0) if is_head else 1.0
+            param_groups.append({"params": params, "lr": lr * multiplier,
                                  "weight_decay": opts.weight_decay if decay else 0.0,
                                  "name": f"{'head' if is_head else 'body'}{'' if decay else '_no_decay'}"})
     try:

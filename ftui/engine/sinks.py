@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from ftui.engine.events import (EvalLogged, Event, RunFailed, RunFinished, RunStarted, StepLogged,
-                                drop_after, to_record)
+from ftui.engine.events import (EvalLogged, Event, PreflightMeasured, RecipeChosen, RunFailed, RunFinished,
+                                RunStarted, StageProgress, StepLogged, drop_after, to_record)
 from ftui.runs.store import read_jsonl, read_status, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ class JsonlSink:
         self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, StageProgress):  # progress, not a result: status.json has it
+            return
         line = json.dumps(to_record(event), ensure_ascii=False)
         if isinstance(event, RunStarted) and self.path.exists():
             self._keep_until(event.start_step)
@@ -58,6 +60,8 @@ class MemorySink:
         self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, StageProgress):
+            return
         record = to_record(event)
         with self._lock:
             if isinstance(event, RunStarted):
@@ -104,8 +108,8 @@ class StatusSink:
                          step=start, total_steps=event.total_steps, epochs=event.epochs,
                          epoch=round(start / max(1, event.steps_per_epoch), 4), eta_s=None,
                          samples_per_second=None, n_train=event.n_train, n_validation=event.n_validation,
-                         stopped_early=False, saved_model="best" if event.best else None,
-                         **_best_fields(event.best))
+                         stopped_early=False, saved_model="best" if event.best else None, preflight=None,
+                         stage=None, **_best_fields(event.best))
                 if start:
                     s["resumed_from_step"] = start
                 if event.extended_from_epochs is not None:
@@ -116,17 +120,32 @@ class StatusSink:
                 s.update(step=event.step, epoch=round(event.epoch, 4), progress=min(1.0, event.step / total),
                          samples_per_second=round(event.samples_per_second, 2), elapsed_s=round(event.elapsed_s, 2),
                          train_loss=event.loss)
-                if self._first_step is None:
-                    self._first_step = (event.step, event.elapsed_s)
-                s["eta_s"] = _eta(self._first_step, event.step, event.elapsed_s, total)
+                if event.stage == "head":
+                    s["stage"] = "head"
+                else:
+                    s["stage"] = "full"
+                    if self._first_step is None:
+                        self._first_step = (event.step, event.elapsed_s)
+                    # No ETA before pre-flight has measured the first real steps (then: the pace so far).
+                    if s.get("preflight"):
+                        s["eta_s"] = _eta(self._first_step, event.step, event.elapsed_s, total)
                 force = False
+            elif isinstance(event, RecipeChosen):
+                s.update(recipe=event.summary, choices=event.choices)
+            elif isinstance(event, StageProgress):
+                s.update(stage=event.stage, stage_done=event.done, stage_total=event.total)
+                force = event.done in (0, event.total)
+            elif isinstance(event, PreflightMeasured):
+                s.update(preflight={"seconds_per_step": event.seconds_per_step, "peak_memory_mb": event.peak_memory_mb,
+                                    "batch_size": event.batch_size, "eta_s": event.eta_s, "device": event.device},
+                         eta_s=event.eta_s)
             elif isinstance(event, EvalLogged):
                 best = s.get("best_accuracy")
                 s.update(best_accuracy=event.accuracy if best is None else max(best, event.accuracy),
                          last_accuracy=event.accuracy, validation_loss=event.loss, epoch=round(event.epoch, 4))
-                if event.is_best:
-                    s.update(_best_fields({"step": event.step, "epoch": event.epoch, "accuracy": event.accuracy,
-                                           "loss": event.loss}))
+                if event.is_best:  # model/ holds it already: the run can predict from now on
+                    s.update(saved_model="best", **_best_fields({"step": event.step, "epoch": event.epoch,
+                                                                "accuracy": event.accuracy, "loss": event.loss}))
             elif isinstance(event, RunFinished):
                 s.update(state=event.state, step=event.step, ended=time.time(), eta_s=0.0,
                          elapsed_s=round(event.elapsed_s, 2), stopped_early=event.stopped_early)

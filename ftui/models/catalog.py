@@ -141,8 +141,13 @@ def list_models(task: str) -> list[dict]:
     return out
 
 
-def default_model(task: str) -> str:
-    return next(e["id"] for e in CATALOG.get(task, []) if e.get("default"))
+DEFAULT_LEARNING_RATE = 5e-5  # for a model the catalog does not know (a folder, a hub id): BERT's usual rate
+
+
+def recommended_learning_rate(task: str, model_id: str) -> float:
+    """The catalog's measured rate for `model_id` (by id or hub id), else the usual fine-tuning rate."""
+    entry = next((e for e in CATALOG.get(task, []) if model_id in (e["id"], e.get("hub"), e.get("torchvision"))), {})
+    return float(entry.get("learning_rate") or DEFAULT_LEARNING_RATE)
 
 
 def resolve(task: str, model_id: str, *, allow_local: bool = True) -> ModelSource:

@@ -126,14 +126,6 @@ def preprocessing_of(processor, image_size: int):
     return ImagePreprocessing(image_size=image_size or int(native), mean=mean, std=std, hf_processor=processor)
 
 
-def freeze_body(model: nn.Module, head: frozenset[str]) -> None:
-    """Only the new head learns; batch norms of the body keep their pretrained statistics."""
-    for name, param in model.named_parameters():
-        param.requires_grad = name in head
-    if isinstance(model, PixelModel):
-        model.frozen_norms = True
-
-
 def readme(architecture: str) -> str:
     """How to use the saved model with plain torch (no ftui)."""
     if architecture == "efficientnet-lite0":

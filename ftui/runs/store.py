@@ -106,7 +106,8 @@ class RunStore:
                 "model": config.get("model"), "learning_rate": config.get("learning_rate"),
                 "epochs": config.get("epochs"), "batch_size": (config.get("train") or {}).get("batch_size"),
                 **{k: status.get(k) for k in
-                ("state", "progress", "created", "started", "ended", "earlier_s", "best_accuracy", "data_name")}}
+                ("state", "progress", "created", "started", "ended", "earlier_s", "best_accuracy", "data_name",
+                 "saved_model")}}
 
     def delete(self, owner: str | None, run_id: str) -> None:
         path = self.run_dir(owner, run_id)

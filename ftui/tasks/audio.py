@@ -19,9 +19,10 @@ from typing import Any
 
 from ftui.config import DataOptions, TrainOptions
 from ftui.models.catalog import ModelSource
-from ftui.tasks.base import Built
+from ftui.tasks.base import Built, HeadSplit
 
 DEFAULT_CLIP_SECONDS = 3.0
+PROFILE_MAX = 2000  # clips whose headers are read for the duration profile (an even sample beyond that)
 
 
 class AudioTask:
@@ -32,7 +33,24 @@ class AudioTask:
 
         return load_audio_examples(path, options)
 
+    def profile(self, inputs: Sequence, source: ModelSource) -> dict:
+        """Clip durations in seconds, from the file headers (soundfile reads no samples for this)."""
+        import soundfile
+
+        step = max(1, len(inputs) // PROFILE_MAX)
+        durations = []
+        for item in list(inputs)[::step]:
+            try:
+                info = soundfile.info(str(item))
+                durations.append(info.frames / info.samplerate)
+            except (OSError, RuntimeError, ValueError):  # checked at upload; a file gone since is the batches' problem
+                continue
+        durations.sort()
+        return {"n": len(inputs), "median_seconds": durations[len(durations) // 2] if durations else None,
+                "p90_seconds": durations[int(len(durations) * 0.9)] if durations else None}
+
     def build(self, source: ModelSource, labels: list[str], options: TrainOptions) -> Built:
+        from ftui.models.heads import split_at
         from ftui.tasks.audio_batches import AudioPreprocessing
 
         clip = options.clip_seconds or DEFAULT_CLIP_SECONDS
@@ -50,17 +68,16 @@ class AudioTask:
             model, head = build_classifier(AutoModelForAudioClassification, source, labels)
             extractor = load_processor(AutoFeatureExtractor, source)
             clip = _fit_whisper_window(model, clip)
-        if options.train_head_only:
-            for name, param in model.named_parameters():
-                param.requires_grad = name in head
         spec = AudioPreprocessing(sampling_rate=int(extractor.sampling_rate), clip_seconds=clip, extractor=extractor)
-        return Built(model=model, processor=spec, head=head)
+        split = _whisper_split(model) if source.kind == "package" else split_at(model, head)
+        return Built(model=model, processor=spec, head=head, split=split)
 
     def batches(self, processor: Any, inputs: Sequence, label_ids: Sequence[int] | None,
                 options: TrainOptions, *, batch_size: int, shuffle: bool, seed: int = 0):
         from ftui.tasks.audio_batches import AudioBatches
 
-        return AudioBatches(processor, inputs, label_ids, batch_size=batch_size, shuffle=shuffle, seed=seed)
+        return AudioBatches(processor, inputs, label_ids, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                            augment=options.augment)
 
     def save(self, model: Any, processor: Any, labels: list[str], out_dir: Path) -> None:
         out_dir = Path(out_dir)
@@ -84,6 +101,18 @@ class AudioTask:
         spec = AudioPreprocessing(sampling_rate=int(settings["sampling_rate"]),
                                   clip_seconds=float(settings["clip_seconds"]), extractor=extractor)
         return model, spec, labels
+
+
+def _whisper_split(model: Any) -> HeadSplit:
+    """WhisperForAudioClassification computes classifier(mean_t(projector(encoder(x)))); the mean over time
+    commutes with the affine projector, so the head-first stage can cache one mean encoder vector per
+    clip (not a whole sequence) and fit classifier(projector(.)) on it: exact, and 150x less memory."""
+    import torch.nn as nn
+
+    def features(batch: dict):
+        return model.encoder(batch["input_features"]).last_hidden_state.mean(dim=1)
+
+    return HeadSplit(features=features, head=nn.Sequential(model.projector, model.classifier))
 
 
 def _fit_whisper_window(model: Any, clip: float) -> float:

@@ -23,6 +23,9 @@ from ftui.tasks.base import epoch_seed
 
 SETTINGS_FILE = "ftui_audio.json"
 FEATURE_CHUNK = 64  # clips per feature-extractor call: bounded memory on long lists
+# SpecAugment on the cached log-mel features (Park et al. 2019, LibriSpeech "LB" policy scaled down to
+# short clips): two frequency masks of up to 10% of the bins, two time masks of up to 10% of the frames.
+FREQ_MASKS, TIME_MASKS, MASK_SHARE = 2, 2, 0.10
 
 
 @dataclass
@@ -95,9 +98,10 @@ class AudioBatches:
     """`iter()` yields the cached features in (re)shuffled batches, plus "labels" when given."""
 
     def __init__(self, spec: AudioPreprocessing, inputs: Sequence, label_ids: Sequence[int] | None, *,
-                 batch_size: int, shuffle: bool, seed: int = 0):
+                 batch_size: int, shuffle: bool, seed: int = 0, augment: bool = False):
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.augment = augment and shuffle  # masks only on training passes, never on evaluation
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)  # own RNG: shuffling never shifts dropout
         self.labels = None if label_ids is None else torch.as_tensor(list(label_ids), dtype=torch.long)
@@ -125,6 +129,41 @@ class AudioBatches:
         for start in range(0, self.n, self.batch_size):
             rows = order[start:start + self.batch_size]
             batch = {key: value[rows] for key, value in self.columns.items()}
+            if self.augment and "input_features" in batch:
+                batch["input_features"] = spec_augment(batch["input_features"], self.generator)
             if self.labels is not None:
                 batch["labels"] = self.labels[rows]
             yield batch
+
+    def feature_pass(self, batch_size: int) -> Iterator[tuple[list[int], dict]]:
+        """Every clip's cached features once, in input order, unmasked."""
+        for start in range(0, self.n, batch_size):
+            rows = list(range(start, min(self.n, start + batch_size)))
+            batch = {key: value[start:start + len(rows)] for key, value in self.columns.items()}
+            if self.labels is not None:
+                batch["labels"] = self.labels[rows]
+            yield rows, batch
+
+    def to(self, device) -> AudioBatches:
+        """Keep the cached features on `device` (a GPU): batches are then sliced there, with no copies."""
+        self.columns = {key: value.to(device) for key, value in self.columns.items()}
+        return self
+
+
+def spec_augment(features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, bins, frames) log-mel features with random frequency and time bands set to each clip's mean.
+    The masks come from `generator` (the batches' own, reseeded per epoch), so a resumed run replays them."""
+    out = features.clone()
+    batch, bins, frames = out.shape
+    fill = out.mean(dim=(1, 2))
+    for count, size, axis in ((FREQ_MASKS, bins, 1), (TIME_MASKS, frames, 2)):
+        widest = max(1, int(size * MASK_SHARE))
+        for _ in range(count):
+            widths = torch.randint(0, widest + 1, (batch,), generator=generator).tolist()
+            starts = [int(torch.randint(0, max(1, size - w), (1,), generator=generator)) for w in widths]
+            for i, (w, s0) in enumerate(zip(widths, starts)):
+                if axis == 1:
+                    out[i, s0:s0 + w, :] = fill[i]
+                else:
+                    out[i, :, s0:s0 + w] = fill[i]
+    return out

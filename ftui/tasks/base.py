@@ -20,13 +20,24 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class HeadSplit:
+    """The model cut where the new head begins, so the head can be fitted on cached features
+    (engine/head.py): in eval mode `head(features(batch))` equals the model's logits for `batch`."""
+
+    features: Any  # callable: a batch's model inputs (no "labels") -> (B, ...) features, no grad needed
+    head: Any  # torch.nn.Module holding exactly the new parameters; head(features) -> logits
+
+
+@dataclass
 class Built:
     """A model ready to train. `head` names the parameters that are new (randomly initialised),
-    which train at a higher learning rate than the pretrained body."""
+    which train at a higher learning rate than the pretrained body. `split`: where the head begins,
+    for the head-first stage; None when the model cannot be cut exactly (then training is one stage)."""
 
     model: Any  # torch.nn.Module whose forward(**batch) returns logits (or an output with .logits)
     processor: Any  # tokenizer / image processor / feature extractor
     head: frozenset[str]
+    split: HeadSplit | None = None
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -51,6 +62,11 @@ class Batches(Protocol):
         mid-epoch replays exactly the same batches. Without shuffling it may do nothing."""
         ...
 
+    def feature_pass(self, batch_size: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        """One pass over every example WITHOUT augmentation, for features of the frozen backbone: yields
+        (row indices, batch); the order is the batches' choice (texts go by length: less padding)."""
+        ...
+
 
 class Task(Protocol):
     name: str
@@ -59,8 +75,13 @@ class Task(Protocol):
         """Rows of an upload -> inputs, labels, summary, issues (no torch needed)."""
         ...
 
+    def profile(self, inputs: Sequence, source: ModelSource) -> dict:
+        """Cheap facts about the training inputs (and the backbone) that data-aware defaults read
+        (engine/adapt.py): texts: lengths; images: pixel sizes (headers only); sounds: durations."""
+        ...
+
     def build(self, source: ModelSource, labels: list[str], options: TrainOptions) -> Built:
-        """Pretrained backbone + a fresh head with len(labels) outputs."""
+        """Pretrained backbone + a fresh head with len(labels) outputs (options already resolved)."""
         ...
 
     def batches(self, processor: Any, inputs: Sequence, label_ids: Sequence[int] | None,

@@ -8,10 +8,8 @@ Saved format (model/), loadable without ftui — see the README.md written next 
   EfficientNet / torchvision: model.safetensors + config.json (architecture, num_classes, id2label,
   preprocessing) + README.md;  transformers: save_pretrained + image processor + ftui_preprocessing.json.
 
-Defaults measured on hymenoptera (245 train / 153 val, 2 CPU cores, EfficientNet-Lite0, 224 px,
-batch 16, AdamW, body lr 5e-4 with the new head at 10x, warm-up 10%): 2 epochs -> 0.93 validation
-accuracy, ~21 s of training per epoch. Full fine-tuning from step one with a fast head was enough;
-no head-first phase was needed (train_head_only is there for tiny data sets).
+The image size, batch-norm handling and augmentation are data-aware defaults (engine/adapt.py reads
+`profile`: the photos' own pixel sizes, from their headers only).
 """
 from __future__ import annotations
 
@@ -24,6 +22,8 @@ from ftui.config import DataOptions, TrainOptions
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Built
+
+PROFILE_MAX = 2000  # photos whose headers are read for the size profile (an even sample beyond that)
 
 FORMAT = "ftui-image-classifier"
 EFFICIENTNET = "efficientnet-lite0"
@@ -40,8 +40,26 @@ class ImageTask:
 
         return load_image_examples(path, options)
 
+    def profile(self, inputs: Sequence, source: ModelSource) -> dict:
+        """The photos' median shorter side (pixels, read from the file headers: PIL opens lazily) and the
+        backbone's own input size (transformers image models accept only theirs)."""
+        from PIL import Image
+
+        step = max(1, len(inputs) // PROFILE_MAX)
+        sides = []
+        for item in list(inputs)[::step]:
+            try:
+                with Image.open(item) as picture:
+                    sides.append(min(picture.size))
+            except (OSError, ValueError):  # checked at upload; a file gone since is the batches' problem
+                continue
+        sides.sort()
+        return {"n": len(inputs), "median_side": sides[len(sides) // 2] if sides else None,
+                "native_size": DEFAULT_SIZE, "fixed_size": source.kind not in ("package", "torchvision")}
+
     def build(self, source: ModelSource, labels: list[str], options: TrainOptions) -> Built:
-        from ftui.models.vision import PixelModel, efficientnet, freeze_body, torchvision_model, transformers_model
+        from ftui.models.heads import split_at
+        from ftui.models.vision import PixelModel, efficientnet, torchvision_model, transformers_model
         from ftui.tasks.image_batches import ImagePreprocessing
 
         size = options.image_size or DEFAULT_SIZE
@@ -56,16 +74,17 @@ class ImageTask:
             spec = ImagePreprocessing(image_size=size, **IMAGENET)
         else:  # a transformers model: hub id, cached snapshot or local folder
             model, head, spec = transformers_model(source, labels, options.image_size)
-        if options.train_head_only:
-            freeze_body(model, head)
-        return Built(model=model, processor=spec, head=head)
+        if isinstance(model, PixelModel):
+            # Small batches give noisy batch-norm statistics: keep the pretrained ones (engine/adapt.py).
+            model.frozen_norms = bool(options.freeze_batchnorm)
+        return Built(model=model, processor=spec, head=head, split=split_at(model, head))
 
     def batches(self, processor: Any, inputs: Sequence, label_ids: Sequence[int] | None,
                 options: TrainOptions, *, batch_size: int, shuffle: bool, seed: int = 0):
         from ftui.tasks.image_batches import ImageBatches
 
         return ImageBatches(processor, inputs, label_ids, batch_size=batch_size, shuffle=shuffle,
-                            augment=options.augment, seed=seed)
+                            augment=options.augment, seed=seed, crop_scale=options.crop_scale)
 
     def save(self, model: Any, processor: Any, labels: list[str], out_dir: Path) -> None:
         out_dir = Path(out_dir)

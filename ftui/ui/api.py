@@ -179,6 +179,19 @@ class PublicApi:
             return self.services.start_run(owner, task, model, None, learning_rate, epochs, options,
                                            upload_id=upload_id)
 
+    def suggest_learning_rate(self, task: str, model: str, dataset: dict | str, options: dict | None = None,
+                              request: gr.Request = None) -> dict:
+        """An LR range test (~30 s on a CPU): real training steps on the dataset's training part with the
+        rate growing from 1e-7 to 0.1, after fitting the new head on frozen features as a run does.
+        Returns learning_rate (pass it to start_run), curve [{learning_rate, loss}] (smoothed loss per
+        step), suggested (false: the curve said nothing usable and learning_rate is the catalog's),
+        catalog_learning_rate, steps, seconds, ended_by ("diverged" | "time" | "steps")."""
+        with api_errors():
+            owner = owner_of(request)
+            upload_id = self._upload_id(owner, dataset)
+            return self.services.suggest_learning_rate(owner, task, model, None, _options(options),
+                                                       upload_id=upload_id)
+
     def run_status(self, run_id: str, since: int = 0, request: gr.Request = None) -> dict:
         """State, progress (0..1), ETA, throughput and the metric rows from row `since` on
         (each row has "split": "train" or "validation", "step", "loss"; validation rows "accuracy")."""
@@ -275,7 +288,7 @@ class PublicApi:
 
     ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
                  "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run",
-                 "delete_run")
+                 "delete_run", "suggest_learning_rate")
     # Never queue behind training-side work: these only read or write a few small files.
     CHEAP = ("list_models", "run_status", "stop_run", "list_runs", "evaluation_examples", "rename_run", "delete_run")
 

@@ -97,6 +97,9 @@ def progress_html(snap: dict | None) -> str:
     elif snap.get("elapsed_s") is not None:
         facts.append(f"took {format_duration(snap['elapsed_s'])}" if state not in ACTIVE_STATES
                      else f"{format_duration(snap['elapsed_s'])} so far")
+    if state == "running" and snap.get("stage") == "features" and snap.get("stage_total"):
+        facts.insert(0, f"head first: the frozen backbone reads every example "
+                        f"({snap.get('stage_done') or 0} / {snap['stage_total']})")
     text = " · ".join(facts) or html.escape(state)
     return (f'<div class="ftui-progress ftui-{html.escape(state)}" role="progressbar" '
             f'aria-valuemin="0" aria-valuemax="100" aria-valuenow="{progress * 100:.0f}">'
@@ -115,7 +118,8 @@ def state_markdown(snap: dict | None) -> str:
     if state == "queued":
         return f"{run} is waiting for a free training slot."
     if state == "running":
-        return f"{run} is training.{best_text}"
+        ready = " The model so far can already predict (Predict tab)." if snap.get("saved_model") else ""
+        return f"{run} is training.{best_text}{ready}"
     saved = saved_model_text(snap)
     if state == "finished":
         early = " It stopped early: validation accuracy had stopped improving." if snap.get("stopped_early") else ""
@@ -129,6 +133,42 @@ def state_markdown(snap: dict | None) -> str:
         error = snap.get("error") or {}
         return f"{run} failed: {error.get('message') or error.get('code') or 'unknown error'}"
     return f"{run}: {state}"
+
+
+def recipe_markdown(snap: dict | None) -> str:
+    """The recipe the run decided (data-aware defaults) and its pre-flight measurement, one line each."""
+    if not snap:
+        return ""
+    lines = []
+    if snap.get("recipe"):
+        lines.append(f"**Recipe:** {html.escape(str(snap['recipe']))}")
+    pre = snap.get("preflight")
+    if isinstance(pre, dict) and pre.get("seconds_per_step") is not None:
+        memory = pre.get("peak_memory_mb")
+        memory_text = f" · peak memory {memory / 1024:.1f} GB" if isinstance(memory, (int, float)) else ""
+        lines.append(f"**Pre-flight:** {pre['seconds_per_step']:.2f} s a step at batch {pre.get('batch_size')} on the "
+                     f"{'GPU' if pre.get('device') == 'cuda' else 'CPU'}{memory_text} · about "
+                     f"{format_duration(pre.get('eta_s'))} of fine-tuning")
+    return "  \n".join(lines)
+
+
+def lr_curve_frame(curve: list[dict] | None) -> pd.DataFrame:
+    """A range test's curve for a LinePlot: x = log10 of the learning rate (the sweep is exponential)."""
+    points = [{"log10 learning rate": math.log10(c["learning_rate"]), "loss": _num(c.get("loss"))}
+              for c in (curve or []) if c.get("learning_rate")]
+    return pd.DataFrame(points, columns=["log10 learning rate", "loss"]).astype(
+        {"log10 learning rate": "float64", "loss": "float64"})
+
+
+def lr_test_markdown(result: dict) -> str:
+    """What a learning-rate test found, in one sentence."""
+    rate = result.get("learning_rate")
+    seconds = f"{result.get('steps', 0)} steps, {format_duration(result.get('seconds'))}"
+    if result.get("suggested"):
+        return (f"Suggested learning rate **{rate:.2g}**: a tenth of the rate where the loss was lowest "
+                f"({seconds}). It is in the field above; Train uses it.")
+    return (f"The test could not read a rate from this curve ({seconds}); the model's usual rate "
+            f"**{rate:.2g}** is in the field above.")
 
 
 def saved_model_text(snap: dict) -> str:
@@ -260,8 +300,10 @@ def _short_model(model) -> str:
 
 
 def predict_choices(runs: list[dict]) -> list[tuple[str, str]]:
-    """(label, run_id) for runs that have a model to predict with, newest first (list_runs order)."""
-    return [(run_label(r), r["run_id"]) for r in runs if r.get("state") in DONE_STATES]
+    """(label, run_id) for runs that have a model to predict with, newest first (list_runs order): ended
+    runs, and running ones whose head-first stage already saved a model."""
+    return [(run_label(r), r["run_id"]) for r in runs
+            if r.get("state") in DONE_STATES or (r.get("state") == "running" and r.get("saved_model"))]
 
 
 def runs_frame(runs: list[dict]) -> pd.DataFrame:

@@ -44,20 +44,34 @@ class TrainTab:
 TASKS = ("text", "image", "audio")
 
 
-def build_options(task: str, data: dict, batch_size, max_length, weight_decay, warmup_ratio, seed,
-                  image_size=None, augment=True, train_head_only=False, clip_seconds=None,
-                  early_stopping_patience=0) -> dict:
-    """A run's flat options dict from the Data tab's part and the typed Advanced widgets (only those
-    that apply to the task). Values go through as the widgets give them (a cleared box is None):
-    RunConfig checks and coerces them, and explains a bad one in a sentence."""
-    options = {**data, "batch_size": batch_size, "weight_decay": weight_decay, "warmup_ratio": warmup_ratio,
-               "seed": seed, "early_stopping_patience": early_stopping_patience or 0}
+RECIPES = [("Head first, then everything (recommended)", "head_first"),
+           ("Head only: a useful model in seconds", "head_only"),
+           ("Everything from the start", "full")]
+AUTO_CHOICES = [("auto", "auto"), ("yes", "yes"), ("no", "no")]
+SMOOTHING_CHOICES = [("auto", "auto"), ("off", "0"), ("0.05", "0.05"), ("0.1", "0.1"), ("0.2", "0.2")]
+
+
+def build_options(task: str, data: dict, values: dict) -> dict:
+    """A run's flat options dict from the Data tab's part and the typed widgets' values, keyed by option
+    name (only those that apply to the task). Values go through as the widgets give them (a cleared
+    box is None, which means "auto" where an option has one): RunConfig checks and coerces them, and
+    explains a bad one in a sentence."""
+    recipe = values.get("recipe") or "head_first"
+    options = {**data, "head_first": recipe != "full", "train_head_only": recipe == "head_only"}
+    for key in ("batch_size", "weight_decay", "warmup_ratio", "seed"):
+        options[key] = values.get(key)
+    options["head_lr_multiplier"] = values.get("head_lr_multiplier") or None  # 0 in the form: auto
+    smoothing = values.get("label_smoothing")
+    options["label_smoothing"] = None if smoothing in (None, "", "auto") else smoothing
+    options["early_stopping_patience"] = values.get("early_stopping_patience") or 0
     if task == "image":
-        options.update(image_size=image_size, augment=augment, train_head_only=train_head_only)
+        options.update(image_size=values.get("image_size"), augment=values.get("augment", True),
+                       crop_scale=values.get("crop_scale") or None,
+                       freeze_batchnorm={"yes": True, "no": False}.get(values.get("freeze_batchnorm")))
     elif task == "audio":
-        options.update(clip_seconds=clip_seconds, train_head_only=train_head_only)
+        options.update(clip_seconds=values.get("clip_seconds"), augment=values.get("augment", True))
     else:
-        options["max_length"] = max_length
+        options.update(max_length=values.get("max_length"), pooling=values.get("pooling") or "auto")
     if task != "text":
         options.pop("text_column", None), options.pop("label_column", None)
     return options
@@ -115,36 +129,58 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                                       scale=2, elem_id="custom-model",
                                       placeholder="/path/to/model or org/name (the hub needs internet)" if local
                                       else "org/name (the hub needs internet; host folders are off here)")
-        with gr.Row():
-            learning_rate = gr.Number(start_lr, label="Learning rate", minimum=0, step=1e-5,
+        with gr.Row(equal_height=True):
+            learning_rate = gr.Number(start_lr, label="Learning rate", minimum=0, step=1e-5, scale=3,
                                       elem_id="learning-rate",
-                                      info="How big each update is; the default suits this model.")
-            epochs = gr.Number(start_epochs, label="Epochs", precision=0, minimum=1, maximum=100,
+                                      info="How big each update of the pretrained body is; the default suits this "
+                                           "model. A new head's rate is in the Recipe line (head rate ×).")
+            suggest = gr.Button("Suggest a rate (~30 s test)", elem_id="suggest-lr", scale=0, min_width=120,
+                                size="sm", variant="secondary")
+            epochs = gr.Number(start_epochs, label="Epochs", precision=0, minimum=1, maximum=100, scale=3,
                                elem_id="epochs", info="Passes over the training data.")
-        with gr.Accordion("Advanced", open=False, elem_id="advanced") as advanced:
+        with gr.Group(visible=False, elem_id="lr-test") as lr_test:
+            lr_plot = gr.LinePlot(render.lr_curve_frame([]), x="log10 learning rate", y="loss",
+                                  label="Learning-rate test: loss as the rate grows", elem_id="lr-plot",
+                                  x_title="learning rate (log10)", y_title="smoothed loss")
+            lr_text = gr.Markdown("", elem_id="lr-text")
+        recipe = gr.Radio(RECIPES, value="head_first", label="Recipe", elem_id="recipe",
+                          info="Head first fits the new head on the frozen backbone's features in seconds (the "
+                               "first points on the charts, already a model), then fine-tunes everything from it.")
+        with gr.Accordion("Advanced (empty = auto: decided from your data)", open=False, elem_id="advanced") as advanced:
             with gr.Row():
-                batch_size = gr.Slider(1, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label="Batch size",
+                batch_size = gr.Slider(0, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label="Batch size (0 = auto)",
                                        elem_id="batch-size")
                 max_length = gr.Slider(16, 512, value=TRAIN_DEFAULTS.max_length, step=8,
                                        label="Max sequence length (tokens)", elem_id="max-length",
                                        info="Longer texts are cut; shorter is faster.")
+                pooling = gr.Dropdown([("auto", "auto"), ("mean of the tokens", "mean"), ("first token", "cls")],
+                                      value="auto", label="Pooling (texts)", elem_id="pooling")
             with gr.Row(visible=False) as image_row:
-                image_size = gr.Slider(32, 512, value=224, step=32, label="Image size (px)", elem_id="image-size",
-                                       info="Pictures are resized to this square; the model's own size is best.")
-                augment = gr.Checkbox(value=True, label="Augment (random crop + flip)", elem_id="augment")
+                image_size = gr.Slider(0, 512, value=0, step=32, label="Image size (px; 0 = auto)",
+                                       elem_id="image-size",
+                                       info="Auto: the photos' own size up to the model's (no upscaling).")
+                crop_scale = gr.Number(0, label="Smallest random crop (share of the picture; 0 = auto)", minimum=0,
+                                       maximum=1, step=0.05, elem_id="crop-scale")
+                freeze_bn = gr.Dropdown(AUTO_CHOICES, value="auto", label="Keep batch-norm statistics",
+                                        elem_id="freeze-bn")
             with gr.Row(visible=False) as audio_row:
                 clip_seconds = gr.Slider(0.5, 10, value=3, step=0.5, label="Clip length (seconds)",
                                          elem_id="clip-seconds",
                                          info="Each clip is cut to its first seconds or padded with silence; "
                                               "shorter is faster.")
-            with gr.Row(visible=False) as head_row:
-                head_only = gr.Checkbox(value=False, label="Train only the head (freeze the backbone)",
-                                        elem_id="head-only", info="Faster; for very small datasets.")
+            with gr.Row(visible=False) as augment_row:
+                augment = gr.Checkbox(value=True, label="Augment (pictures: random crop + flip; sounds: masks)",
+                                      elem_id="augment")
             with gr.Row():
                 weight_decay = gr.Number(TRAIN_DEFAULTS.weight_decay, label="Weight decay", minimum=0, maximum=1,
                                          step=0.01, elem_id="weight-decay")
                 warmup_ratio = gr.Slider(0, 0.5, value=TRAIN_DEFAULTS.warmup_ratio, step=0.01,
                                          label="Warm-up share of steps", elem_id="warmup-ratio")
+                label_smoothing = gr.Dropdown(SMOOTHING_CHOICES, value="auto", label="Label smoothing", allow_custom_value=True,
+                                              elem_id="label-smoothing")
+                head_multiplier = gr.Number(0, label="Head rate × body rate (0 = auto)", minimum=0, maximum=1000,
+                                            elem_id="head-multiplier")
+            with gr.Row():
                 seed = gr.Number(TRAIN_DEFAULTS.seed, label="Seed", precision=0, minimum=0, elem_id="seed")
                 patience = gr.Number(0, label="Early stopping patience", precision=0, minimum=0,
                                      elem_id="early-stopping",
@@ -156,6 +192,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
         progress = gr.HTML(render.progress_html(None), elem_id="run-progress")
         state_text = gr.Markdown("", elem_id="run-state")
+        recipe_text = gr.Markdown("", elem_id="run-recipe")
         with gr.Row():
             loss_plot = gr.LinePlot(render.loss_frame([]), x="step", y="loss", color="series", label="Training loss",
                                     x_title="step", y_title="loss", colors_in_legend=[], elem_id="loss-plot",
@@ -164,12 +201,13 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             val_plot = gr.ScatterPlot(render.validation_frame([]), x="step", y="value", color="metric",
                                       label="Validation loss and accuracy", x_title="step", y_title="",
                                       color_title="", elem_id="val-plot", y_lim=[0, None],
-                                      caption="Measured on the held-out data, at least once per epoch.")
+                                      caption="Measured on the held-out data at step 0 (the head fitted first) "
+                                              "and at least once per epoch.")
         # What this page has shown of the run it follows: rows (the timer asks only for newer ones) and
         # how many ticks have passed since the run ended.
         poll = gr.State(None)
 
-    live = [poll, progress, state_text, loss_plot, val_plot, timer]
+    live = [poll, progress, state_text, recipe_text, loss_plot, val_plot, timer]
 
     def show(snap: dict, state: dict, changed: bool) -> tuple:
         """Widgets in `live` for one snapshot. Plots are re-sent when rows arrived, and on the few ticks
@@ -190,7 +228,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                      gr.ScatterPlot(evals, x_lim=x_lim, y_lim=render.y_limits(evals, "value", floor=1.0)))
         else:
             plots = (gr.skip(), gr.skip())
-        return (state, render.progress_html(snap), render.state_markdown(snap), *plots,
+        return (state, render.progress_html(snap), render.state_markdown(snap), render.recipe_markdown(snap), *plots,
                 gr.Timer(active=keep_polling))
 
     def attach(run_id, request: gr.Request):
@@ -198,57 +236,88 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         first row and polls it (while active, then a few settling ticks); a run id this user does not
         own (another sign-in in this browser, a deleted run) only leaves a one-line note."""
         if not run_id:
-            return (None, render.progress_html(None), "", gr.skip(), gr.skip(), gr.Timer(active=False))
+            return (None, render.progress_html(None), "", "", gr.skip(), gr.skip(), gr.Timer(active=False))
         try:
             snap = services.run_status(owner_of(request), run_id, since=0)
         except FtuiError as err:
-            return (None, render.progress_html(None), error_message(err), render.loss_frame([]),
+            return (None, render.progress_html(None), error_message(err), "", render.loss_frame([]),
                     render.validation_frame([]), gr.Timer(active=False))
         return show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True)
 
     def on_tick(run_id, state: dict | None, request: gr.Request):
         """timer.tick: [current_run, poll] -> live. Asks only for rows after the ones already shown."""
         if not run_id:
-            return (state, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
+            return (state, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
         if not state or state.get("run_id") != run_id:  # another run was picked meanwhile: start over
             state = {"run_id": run_id, "rows": []}
         try:
             snap = services.run_status(owner_of(request), run_id, since=len(state["rows"]))
         except FtuiError as err:
-            return (state, gr.skip(), error_message(err), gr.skip(), gr.skip(), gr.Timer(active=False))
+            return (state, gr.skip(), error_message(err), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
         if (snap.get("n_rows") or 0) < len(state["rows"]):  # resumed: rows past its checkpoint were dropped
             return attach(run_id, request)
         new = list(snap.get("rows") or [])
         return show(snap, {**state, "rows": state["rows"] + new}, bool(new))
 
-    def on_train(upload, validation_upload, text_col, label_col, val_fraction, model_id, custom, lr, n_epochs,
-                 batch, length, decay, warmup, seed_value, size, augment_on, head, clip, patience_value,
-                 request: gr.Request):
-        """train.click: [upload, validation_upload, text/label column, val_fraction, model, custom model,
-        learning rate, epochs, batch size, max length, weight decay, warm-up, seed, image size, augment,
-        head only, clip seconds, patience] -> [current_run, *live]. Returns as soon as the run is queued; the timer takes it from there."""
-        unchanged = (gr.skip(),) * (1 + len(live))
+    # The Train form: each widget with the option name it sets (build_options reads them by name).
+    form = {"recipe": recipe, "batch_size": batch_size, "max_length": max_length, "pooling": pooling,
+            "image_size": image_size, "crop_scale": crop_scale, "freeze_batchnorm": freeze_bn,
+            "clip_seconds": clip_seconds, "augment": augment, "weight_decay": weight_decay,
+            "warmup_ratio": warmup_ratio, "label_smoothing": label_smoothing, "head_lr_multiplier": head_multiplier,
+            "seed": seed, "early_stopping_patience": patience}
+    train_inputs = {data.upload, data.validation_upload, data.text_column, data.label_column, data.val_fraction,
+                    model, custom_model, learning_rate, epochs, *form.values()}
+
+    def run_request(values: dict) -> tuple[str, str, dict] | str:
+        """(task, model, options) from the form's values, or a sentence saying what is missing."""
+        upload = values[data.upload]
         if not upload:
-            gr.Warning("Choose a training file on the Data tab first (or use the example dataset).")
-            return unchanged
+            return "Choose a training file on the Data tab first (or use the example dataset)."
         if not upload.get("ok"):
-            gr.Warning(upload.get("error") or "Fix the problems shown on the Data tab first.")
-            return unchanged
+            return upload.get("error") or "Fix the problems shown on the Data tab first."
         task = upload.get("task") or "text"
-        options = build_options(task, data_options(text_col, label_col, val_fraction, validation_upload),
-                                batch, length, decay, warmup, seed_value, size, augment_on, head, clip,
-                                patience_value)
+        data_part = data_options(values[data.text_column], values[data.label_column], values[data.val_fraction],
+                                 values[data.validation_upload])
+        options = build_options(task, data_part, {name: values[widget] for name, widget in form.items()})
+        return task, chosen_model(values[model], values[custom_model]), options
+
+    def on_train(values: dict, request: gr.Request):
+        """train.click: train_inputs (a set: `values` is keyed by component) -> [current_run, *live].
+        Returns as soon as the run is queued; the timer takes it from there."""
+        unchanged = (gr.skip(),) * (1 + len(live))
+        asked = run_request(values)
+        if isinstance(asked, str):
+            gr.Warning(asked)
+            return unchanged
+        task, model_id, options = asked
         owner = owner_of(request)
         try:
-            run_id = services.start_run(owner, task, chosen_model(model_id, custom), None, lr, n_epochs, options,
-                                        upload_id=upload["upload_id"])
+            run_id = services.start_run(owner, task, model_id, None, values[learning_rate], values[epochs], options,
+                                        upload_id=values[data.upload]["upload_id"])
             snap = services.run_status(owner, run_id, since=0)
         except FtuiError as err:
             message = error_message(err)
             gr.Warning(message)
-            return (gr.skip(), gr.skip(), gr.skip(), message, gr.skip(), gr.skip(), gr.skip())
+            return (gr.skip(), gr.skip(), gr.skip(), message, *(gr.skip(),) * (len(live) - 3))
         shown = show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True)
         return (run_id, *shown)
+
+    def on_suggest(values: dict, request: gr.Request):
+        """suggest.click: train_inputs -> [learning_rate, lr_test, lr_plot, lr_text]. A ~30 s range test."""
+        asked = run_request(values)
+        if isinstance(asked, str):
+            gr.Warning(asked)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        task, model_id, options = asked
+        try:
+            result = services.suggest_learning_rate(owner_of(request), task, model_id, None, options,
+                                                    upload_id=values[data.upload]["upload_id"])
+        except FtuiError as err:
+            gr.Warning(error_message(err))
+            return gr.skip(), gr.skip(), gr.skip(), error_message(err)
+        curve = render.lr_curve_frame(result["curve"])
+        return (result["learning_rate"], gr.Group(visible=True), gr.LinePlot(curve),
+                render.lr_test_markdown(result))
 
     def on_stop(run_id, request: gr.Request):
         """stop.click: [current_run] -> [state_text]. The timer shows the final state."""
@@ -267,7 +336,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         """model.change: [model] -> [learning_rate, epochs] from the catalog's recommendation, if any."""
         return recommended([m for task in TASKS for m in models_of[task]], model_id)
 
-    per_task = [model, max_length, image_row, audio_row, head_row]  # what changes with the task (see task_view)
+    per_task = [model, max_length, pooling, image_row, audio_row, augment_row]  # what changes with the task (task_view)
     settings = [model, custom_model, learning_rate, epochs, *per_task[1:]]
 
     def task_view(task: str, model_value=None) -> tuple:
@@ -277,7 +346,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         task_choices, task_default = choices_of.get(task, choices_of["text"])
         valid = any(value == model_value for _, value in task_choices)
         return (gr.update(choices=task_choices, value=model_value if valid else task_default),
-                gr.update(visible=task == "text"), gr.update(visible=task == "image"),
+                gr.update(visible=task == "text"), gr.update(visible=task == "text"), gr.update(visible=task == "image"),
                 gr.update(visible=task == "audio"), gr.update(visible=task != "text"))
 
     def restore(run_id, request: gr.Request):
@@ -316,32 +385,35 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     data.upload.change(on_task, [data.upload, model, learning_rate, epochs], [*per_task, learning_rate, epochs],
                        **private)
     data.validation_upload.change(on_data, [data.upload, data.validation_upload], [data_line], **private)
-    train.click(on_train, [data.upload, data.validation_upload, data.text_column, data.label_column,
-                           data.val_fraction, model, custom_model, learning_rate, epochs, batch_size, max_length,
-                           weight_decay, warmup_ratio, seed, image_size, augment, head_only, clip_seconds, patience],
-                [current_run, *live],
-                **private)
+    train.click(on_train, train_inputs, [current_run, *live], **private)
+    suggest.click(on_suggest, train_inputs, [learning_rate, lr_test, lr_plot, lr_text], **private)
     # Ticks are cheap reads of a snapshot: never queue them behind other work, never flash a spinner.
     timer.tick(on_tick, [current_run, poll], live, concurrency_limit=None, show_progress="hidden", **private)
     stop.click(on_stop, [current_run], [state_text], concurrency_limit=None, **private)
     model.input(on_model_pick, [model], [learning_rate, epochs], **private)
-    advanced_widgets = [batch_size, max_length, weight_decay, warmup_ratio, seed, patience, image_size, augment,
-                        head_only, clip_seconds]
-
     def restore_advanced(run_id, request: gr.Request):
-        """Clone, after the Advanced accordion was opened: [run] -> advanced_widgets, the run's own values.
-        (Sent to a closed accordion, the browser sometimes kept showing the initial values.)"""
+        """Clone, after the Advanced accordion was opened: [run] -> [recipe, *advanced_widgets], the run's
+        own values. (Sent to a closed accordion, the browser sometimes kept showing the initial values.)"""
         try:
             train_options = (services.run_config(owner_of(request), run_id) or {}).get("train") if run_id else None
         except FtuiError:
             train_options = None
         if not train_options:
-            return tuple(gr.skip() for _ in advanced_widgets)
-        t = {**dataclasses.asdict(TRAIN_DEFAULTS), **train_options}
-        return (t["batch_size"], t["max_length"], t["weight_decay"], t["warmup_ratio"], t["seed"],
-                t["early_stopping_patience"], t["image_size"] or 224, t["augment"], t["train_head_only"],
-                t["clip_seconds"] or 3)
+            return tuple(gr.skip() for _ in range(len(form)))
+        return widget_values({**dataclasses.asdict(TRAIN_DEFAULTS), **train_options}, list(form))
 
     return TrainTab(current_run=current_run, attach=attach, attach_outputs=live, restore=restore,
                     restore_outputs=settings, advanced=advanced, restore_advanced=restore_advanced,
-                    advanced_outputs=advanced_widgets)
+                    advanced_outputs=list(form.values()))
+
+
+def widget_values(t: dict, names: list[str]) -> tuple:
+    """A run's train options -> the form's widget values, in `names` order (auto shows as empty / "auto")."""
+    recipe = "head_only" if t.get("train_head_only") else ("head_first" if t.get("head_first", True) else "full")
+    freeze = t.get("freeze_batchnorm")
+    smoothing = t.get("label_smoothing")
+    special = {"recipe": recipe, "freeze_batchnorm": "auto" if freeze is None else ("yes" if freeze else "no"),
+               "clip_seconds": t.get("clip_seconds") or 3, "pooling": t.get("pooling") or "auto",
+               "label_smoothing": "auto" if smoothing is None else f"{smoothing:g}",
+               "head_lr_multiplier": t.get("head_lr_multiplier") or 0, "crop_scale": t.get("crop_scale") or 0}
+    return tuple(special[name] if name in special else t.get(name) for name in names)

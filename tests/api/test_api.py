@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.timeout(600),
               # gradio's own queue code trips pandas 3 deprecations; not ours to fix
               pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 ENDPOINTS = {"list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
-             "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run", "delete_run"}
+             "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run", "delete_run",
+             "suggest_learning_rate"}
 QUICK = {"batch_size": 8, "max_length": 32, "log_every_steps": 1}  # many small steps: rows appear at once
 POSITIVE = ["great", "wonderful", "loved", "excellent", "delightful", "superb", "brilliant", "charming"]
 NEGATIVE = ["awful", "terrible", "hated", "boring", "dreadful", "dull", "horrible", "clumsy"]
@@ -205,6 +206,12 @@ def test_train_poll_and_predict(client, files, tiny_bert_dir):
     splits = {row["split"] for row in status["rows"]}
     assert splits == {"train", "validation"}
     assert all(row["loss"] >= 0 for row in status["rows"])
+    # head first: the fitted head's rows come first, at step 0; then the recipe and pre-flight are reported
+    assert [(r["split"], r["step"], r["stage"]) for r in status["rows"][:2]] == [("train", 0, "head"),
+                                                                                 ("validation", 0, "head")]
+    assert status["recipe"].startswith("head first, then everything") and "batch 8" not in status["recipe"]
+    assert set(status["preflight"]) >= {"seconds_per_step", "peak_memory_mb", "batch_size", "eta_s"}
+    assert status["preflight"]["batch_size"] == 8
     assert all(0 <= row["accuracy"] <= 1 for row in status["rows"] if row["split"] == "validation")
     runs = client.predict(api_name="/list_runs")
     assert run_id in [r["run_id"] for r in runs]
@@ -212,6 +219,17 @@ def test_train_poll_and_predict(client, files, tiny_bert_dir):
     assert set(probabilities) == {"pos", "neg"}
     assert abs(sum(probabilities.values()) - 1) < 1e-3
     expect_error("empty_input", client.predict, run_id, "   ", api_name="/predict")
+
+
+def test_suggest_a_learning_rate(client, files, tiny_bert_dir):
+    result = client.predict("text", str(tiny_bert_dir), handle_file(files["big"]), {"batch_size": 8},
+                            api_name="/suggest_learning_rate")
+    rates = [point["learning_rate"] for point in result["curve"]]
+    assert len(rates) >= 5 and rates == sorted(rates)
+    assert result["suggested"] and rates[0] <= result["learning_rate"] <= rates[-1]
+    assert result["seconds"] < 120 and result["ended_by"] in ("diverged", "time", "steps")
+    expect_error("unknown_option", client.predict, "text", str(tiny_bert_dir), handle_file(files["big"]),
+                 {"batch_sise": 8}, api_name="/suggest_learning_rate")
 
 
 def test_stop_a_run_midway(client, files, tiny_bert_dir):

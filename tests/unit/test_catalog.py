@@ -140,6 +140,8 @@ def test_unknown_task():
 
 
 def test_build_marks_the_new_head_and_reinitialises_a_head_of_another_size(tiny_bert_dir, tmp_path):
+    import torch
+
     from ftui.config import TrainOptions
 
     task = get_task("text")
@@ -151,9 +153,10 @@ def test_build_marks_the_new_head_and_reinitialises_a_head_of_another_size(tiny_
 
     again = task.build(resolve("text", str(tmp_path / "three")), ["x", "y"], TrainOptions())
     assert again.head == {"classifier.weight", "classifier.bias"}  # 3 -> 2 outputs: a fresh head
-    assert again.model.classifier.out_features == 2
+    assert again.model.classifier.out_features == 2 and again.split is not None
     same = task.build(resolve("text", str(tmp_path / "three")), ["a", "b", "c"], TrainOptions())
-    assert same.head == frozenset()  # the saved head fits: it is kept (continued fine-tuning)
+    assert same.head == frozenset() and same.split is None  # the saved head fits: kept (continued fine-tuning)
+    assert torch.equal(same.model.classifier.weight, built.model.classifier.weight)
 
 
 def test_catalog_module_does_not_import_heavy_libraries():

@@ -54,7 +54,7 @@ def test_numbers_from_widgets_are_coerced():
     assert config.learning_rate == 1e-4 and config.epochs == 2 and config.train.batch_size == 32
 
 
-@pytest.mark.parametrize("option", [{"batch_size": 0}, {"val_fraction": 0.9}, {"warmup_ratio": -0.1},
+@pytest.mark.parametrize("option", [{"batch_size": -1}, {"val_fraction": 0.9}, {"warmup_ratio": -0.1},
                                     {"max_length": 3}, {"seed": 1.5}])
 def test_out_of_range_options(option):
     with pytest.raises(FtuiError) as err:

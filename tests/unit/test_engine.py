@@ -44,16 +44,21 @@ def test_events_come_in_order_and_files_agree(make_text_run, jobs_for):
 
     records = events(run_dir)
     kinds = [r["event"] for r in records]
-    assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
-    assert set(kinds[1:-1]) == {"StepLogged", "EvalLogged"}
+    assert kinds[:2] == ["RunStarted", "RecipeChosen"] and kinds[-1] == "RunFinished"
+    assert set(kinds[2:-1]) == {"StepLogged", "EvalLogged", "PreflightMeasured"}
     start = records[0]
     assert start["total_steps"] == start["steps_per_epoch"] * 3 and start["n_train"] == 48
-    steps = [r["step"] for r in records if r["event"] == "StepLogged"]
+    # head first: the head fitted on frozen features is logged (and evaluated) at step 0, before any step
+    head_rows = [r for r in records if r.get("stage") == "head"]
+    assert [(r["event"], r["step"]) for r in head_rows] == [("StepLogged", 0), ("EvalLogged", 0)]
+    assert kinds.index("StepLogged") == records.index(head_rows[0])
+    steps = [r["step"] for r in records if r["event"] == "StepLogged" and not r.get("stage")]
     assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == start["total_steps"]
     evals = [r for r in records if r["event"] == "EvalLogged"]
-    assert [e["epoch"] for e in evals] == [1.0, 2.0, 3.0]  # fast epochs: once per epoch, at its end
-    for e in evals:  # an evaluation follows the training step it reports on
+    assert [e["epoch"] for e in evals] == [0.0, 1.0, 2.0, 3.0]  # the head, then once per (fast) epoch, at its end
+    for e in evals[1:]:  # an evaluation follows the training step it reports on
         assert kinds.index("StepLogged") < records.index(e)
+    for e in evals:
         assert 0.0 <= e["accuracy"] <= 1.0 and e["loss"] > 0
     assert records[-1]["state"] == "finished" and records[-1]["step"] == steps[-1]
 
@@ -66,18 +71,28 @@ def test_events_come_in_order_and_files_agree(make_text_run, jobs_for):
 
 
 def test_model_is_saved_for_plain_transformers(make_text_run, jobs_for):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """The encoder loads with AutoModel; mean pooling + head.safetensors give ftui's own logits."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    from ftui.predict import Predictor
 
     store, run_dir, config, source = make_text_run(n=32, epochs=1)
     jobs = jobs_for(store)
     jobs.submit(run_dir, config, source)
     assert jobs.wait(run_dir, WAIT_S) == "finished"
-    model = AutoModelForSequenceClassification.from_pretrained(run_dir / "model")
+    encoder = AutoModel.from_pretrained(run_dir / "model").eval()
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
-    assert model.config.id2label == {0: "neg", 1: "pos"} and model.config.label2id == {"neg": 0, "pos": 1}
+    head = load_file(run_dir / "model" / "head.safetensors")
+    assert encoder.config.id2label == {0: "neg", 1: "pos"} and encoder.config.label2id == {"neg": 0, "pos": 1}
+    texts = ["a great movie", "the plot was awful and really dull"]
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
-        logits = model(**tokenizer(["a great movie"], return_tensors="pt")).logits
-    assert logits.shape == (1, 2)
+        hidden = encoder(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        probs = ((hidden * mask).sum(1) / mask.sum(1) @ head["weight"].T + head["bias"]).softmax(-1)
+    ours = Predictor.from_run(run_dir).probabilities(texts)
+    assert torch.allclose(probs, ours, atol=1e-5)
 
 
 def test_it_learns_and_a_seed_repeats_the_run(make_text_run, jobs_for):
@@ -119,7 +134,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_the_model(make_text_run):
     assert records == memory.records()
     assert records[-1] == {"event": "RunFinished", "state": "stopped", "step": 3,
                            "elapsed_s": records[-1]["elapsed_s"]}
-    assert [r["step"] for r in records if r["event"] == "StepLogged"] == [1, 2, 3]
+    assert [r["step"] for r in records if r["event"] == "StepLogged"] == [0, 1, 2, 3]  # 0: the head-first fit
     status = read_status(run_dir)
     assert status["state"] == "stopped" and status["step"] == 3 and status["progress"] < 1
     assert (run_dir / "model" / "model.safetensors").is_file()
@@ -181,8 +196,10 @@ def test_a_crash_mid_training_marks_the_run_failed(make_text_run, jobs_for, monk
     status = read_status(run_dir)
     assert status["error"]["code"] == "training_failed"
     assert "RuntimeError: boom: simulated kernel failure" in status["error"]["message"]
-    kinds = [r["event"] for r in events(run_dir)]
-    assert kinds == ["RunStarted", "StepLogged", "StepLogged", "RunFailed"]
+    records = events(run_dir)
+    assert [r["event"] for r in records] == ["RunStarted", "RecipeChosen", "StepLogged", "EvalLogged",  # the head
+                                             "StepLogged", "StepLogged", "RunFailed"]
+    assert [r["step"] for r in records if r["event"] == "StepLogged"] == [0, 1, 2]
     assert events(run_dir)[-1]["step"] == 2
 
 

@@ -68,13 +68,13 @@ def test_text_zip_loads_with_plain_transformers_as_its_readme_says(text_run, tmp
     path = export_zip(text_run)
     assert path == text_run / "exports" / f"{text_run.name}-text-model.zip"
     names = zipfile.ZipFile(path).namelist()
-    assert "README.md" in names and {"model/config.json", "model/model.safetensors", "model/labels.json",
-                                     "model/tokenizer.json"} <= set(names)
+    assert "README.md" in names and {"model/config.json", "model/model.safetensors", "model/head.safetensors",
+                                     "model/ftui_text.json", "model/labels.json", "model/tokenizer.json"} <= set(names)
     folder = unzip(path, tmp_path / "unzipped")
     card = (folder / "README.md").read_text()
     for needle in ("`neg`", "`pos`", "reviews.csv", "36 training and 12 validation", "| neg | 18 | 6 |",
                    "Learning rate 0.001", "batch size 8", '"max_length": 16', "Saved model (the best of",
-                   "Intended use and limitations", "AutoModelForSequenceClassification",
+                   "Intended use and limitations", "AutoModel.from_pretrained", "head.safetensors",
                    "Evaluation `validation` (12 examples): accuracy 0.7500, macro-F1 0.7000"):
         assert needle in card, needle
 

@@ -88,16 +88,24 @@ def test_train_save_predict_and_load_without_ftui(tmp_path, image_zip):
         services.close()
 
 
-def test_head_only_freezes_the_body_and_keeps_its_norm_statistics():
+def test_the_head_cut_is_exact_and_a_frozen_body_keeps_its_norm_statistics():
     from ftui.config import RunConfig
+    from ftui.engine.recipe import freeze_body
     from ftui.models.catalog import resolve
     from ftui.tasks import get_task
 
     config = RunConfig.build("image", "efficientnet-lite0", "u-0000000000000000", 1e-3, 1,
                              {"image_size": 64, "train_head_only": True})
     built = get_task("image").build(resolve("image", "efficientnet-lite0"), ["a", "b"], config.train)
+    assert set(built.head) == {"net._fc.weight", "net._fc.bias"} and built.split.head is built.model.net._fc
+    pixels = torch.randn(3, 3, 64, 64)
+    built.model.eval()
+    with torch.no_grad():  # head(features) is the model's own output: the head-first stage fits the real thing
+        assert torch.allclose(built.split.head(built.split.features({"pixel_values": pixels})),
+                              built.model(pixel_values=pixels), atol=1e-6)
+    freeze_body(built.model, built.head)  # head-only training where no exact cut exists
     trainable = {n for n, p in built.model.named_parameters() if p.requires_grad}
-    assert trainable == set(built.head) == {"net._fc.weight", "net._fc.bias"}
+    assert trainable == set(built.head)
     built.model.train()
     bn = built.model.net._bn0
     before = bn.running_mean.clone()

@@ -44,15 +44,36 @@ def test_batching_does_not_change_answers(trained_run):
 
 
 def test_predictions_match_plain_transformers(trained_run):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """The saved encoder (AutoModel), mean pooling and the linear head in head.safetensors: ftui's numbers."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
 
     texts = ["a great fun movie", "an awful dull plot"]
-    model = AutoModelForSequenceClassification.from_pretrained(trained_run / "model").eval()
+    encoder = AutoModel.from_pretrained(trained_run / "model").eval()
     tokenizer = AutoTokenizer.from_pretrained(trained_run / "model")
+    head = load_file(trained_run / "model" / "head.safetensors")
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=16, return_tensors="pt")
     with torch.no_grad():
-        plain = model(**tokenizer(texts, padding=True, truncation=True, max_length=16, return_tensors="pt")).logits
+        hidden = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        plain = (hidden * mask).sum(1) / mask.sum(1) @ head["weight"].T + head["bias"]
     ours = Predictor.from_run(trained_run).probabilities(texts)
     assert torch.allclose(plain.softmax(-1), ours, atol=1e-5)
+
+
+def test_a_run_saved_by_an_older_ftui_still_predicts(tmp_path, tiny_bert_dir):
+    """A model/ folder in the old format (a transformers sequence classifier) loads and predicts."""
+    import shutil
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    shutil.copytree(tiny_bert_dir, tmp_path / "model")
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    with torch.no_grad():
+        plain = model(**tokenizer(["a great fun movie"], return_tensors="pt")).logits.softmax(-1)
+    ours = Predictor.from_model_dir(tmp_path / "model", task="text").probabilities(["a great fun movie"])
+    assert torch.allclose(plain, ours, atol=1e-5)
 
 
 def test_a_run_without_a_model_is_not_ready(make_text_run):

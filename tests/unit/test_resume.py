@@ -59,7 +59,13 @@ def evals(run_dir) -> list[dict]:
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(folder / "model.safetensors"))
+    """A checkpoint's weights, or a saved text model's as the model's own state_dict names them
+    (model.safetensors holds the encoder, head.safetensors the classifier)."""
+    state = load_file(str(folder / "model.safetensors"))
+    if not (folder / "head.safetensors").is_file():
+        return state
+    head = load_file(str(folder / "head.safetensors"))
+    return {**{f"encoder.{k}": v for k, v in state.items()}, **{f"classifier.{k}": v for k, v in head.items()}}
 
 
 def max_weight_diff(a: dict, b: dict) -> float:
@@ -103,7 +109,7 @@ def test_a_resumed_run_equals_the_uninterrupted_one(make_text_run, jobs_for, whe
     assert jobs.wait(run_b, WAIT_S) == "finished"
 
     losses_a, losses_b = train_losses(run_a), train_losses(run_b)
-    assert sorted(losses_b) == list(range(1, 13))
+    assert sorted(losses_b) == list(range(0, 13))  # 0: the head-first fit, before the first step
     loss_diff = max(abs(losses_a[s] - losses_b[s]) for s in losses_a)
     weight_diff = max_weight_diff(weights(checkpoint.last_dir(run_a)), weights(checkpoint.last_dir(run_b)))
     print(f"\nresume {where}: max |loss A - loss B| = {loss_diff:.3g}, max |weight A - weight B| = {weight_diff:.3g}")
@@ -126,7 +132,7 @@ def test_a_resumed_run_continues_its_curve_in_the_live_snapshot(make_text_run, j
     assert jobs.wait(run_dir, WAIT_S) == "finished"
     snap = jobs.snapshot(run_dir)
     steps = [r["step"] for r in snap["rows"] if r["split"] == "train"]
-    assert steps == list(range(1, 13))
+    assert steps == list(range(0, 13))
     kinds = [r["event"] for r in read_jsonl(run_dir / "metrics.jsonl")]
     assert kinds.count("RunStarted") == 2 and kinds[-1] == "RunFinished"
 
@@ -145,7 +151,8 @@ def scripted_evaluation(monkeypatch, results):
 
 
 def test_the_saved_model_is_the_best_evaluation_not_the_last(make_text_run, monkeypatch):
-    _, run_dir, config, source = make_text_run(n=64, epochs=3, lr=3e-3)
+    # one stage: the scripted evaluations are the fine-tuning ones (the head-first one is tested apart)
+    _, run_dir, config, source = make_text_run(n=64, epochs=3, lr=3e-3, head_first=False)
     seen = scripted_evaluation(monkeypatch, [(0.5, 0.75), (0.4, 0.9375), (0.9, 0.5)])
     result = train_direct(run_dir, config, source)
     assert result.state == "finished" and result.best["epoch"] == 2.0
@@ -179,7 +186,7 @@ def test_without_validation_data_the_last_model_is_saved_and_status_says_so(make
 
 # -- early stopping -------------------------------------------------------------------------------
 def test_early_stopping_after_patience_evaluations_without_improvement(make_text_run, monkeypatch):
-    _, run_dir, config, source = make_text_run(n=64, epochs=8, early_stopping_patience=2)
+    _, run_dir, config, source = make_text_run(n=64, epochs=8, early_stopping_patience=2, head_first=False)
     scripted_evaluation(monkeypatch, [(0.6, 0.75), (0.5, 0.875), (0.5, 0.875), (0.4, 0.8125), (0.1, 1.0)])
     result = train_direct(run_dir, config, source)
     assert result.state == "finished" and result.stopped_early and result.step == 4 * 6
@@ -303,9 +310,9 @@ def test_more_epochs_on_a_finished_run(make_text_run, jobs_for, tmp_path):
     # the duration keeps counting: the first stretch plus the extension, not the extension alone
     assert status["earlier_s"] == pytest.approx(first_stretch, abs=1e-2)
     assert services.jobs.snapshot(run_dir)["elapsed_s"] >= first_stretch + (status["ended"] - status["started"]) - 0.1  # rounded
-    rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["event"] == "StepLogged"]
+    rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["event"] == "StepLogged" and not r.get("stage")]
     assert [r["step"] for r in rows] == list(range(1, 25))
-    assert [e["epoch"] for e in evals(run_dir)] == [1.0, 2.0, 3.0, 4.0]
+    assert [e["epoch"] for e in evals(run_dir)] == [0.0, 1.0, 2.0, 3.0, 4.0]  # the head-first one, then each epoch
     rates = [r["learning_rate"] for r in rows]
     assert rates[11] < rates[12] and rates[12:] == sorted(rates[12:], reverse=True)  # a new decay, no warm-up
     # logged after the step: the 4-epoch schedule (warm-up 3 steps) at step 13

@@ -1,0 +1,218 @@
+"""The adaptive recipe on tiny models: the head-first stage, the LR range test, pre-flight, length buckets,
+data-aware decisions. metrics.jsonl and status.json are the oracle, as for the rest of the engine."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from ftui.config import TrainOptions
+from ftui.engine import adapt, checkpoint, head, loop, lr_range, preflight
+from ftui.engine.jobs import read_train_data
+from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
+from ftui.runs.store import read_jsonl, read_status
+from ftui.tasks import get_task
+from ftui.tasks.text_batches import TextBatches, bucket_edges
+
+
+def train_direct(run_dir, config, source, *observers, cancel=None):
+    sink = FanOut(JsonlSink(run_dir / "metrics.jsonl"), StatusSink(run_dir), *observers)
+    return loop.train(config, get_task(config.task), source, read_train_data(run_dir), sink,
+                      cancel or threading.Event(), run_dir / "model", checkpoint_dir=checkpoint.last_dir(run_dir))
+
+
+# -- the head-first stage ---------------------------------------------------------------------------
+def test_the_backbone_reads_each_example_once_and_the_head_fit_reuses_the_features(make_text_run, monkeypatch):
+    """Stage 1 runs the frozen encoder once per feature batch; the L2 grid and the final fit use only the
+    cached features (no backbone call), however many L-BFGS iterations they take."""
+    store, run_dir, config, source = make_text_run(n=64, epochs=1, train_head_only=True)
+    calls = {"encoder": 0, "during_fit": 0}
+    real_fit = head.fit
+    fitting = threading.Event()
+
+    def counting_fit(*args, **kwargs):
+        fitting.set()
+        try:
+            return real_fit(*args, **kwargs)
+        finally:
+            fitting.clear()
+
+    real_build = get_task("text").build
+
+    def build_and_count(self, *args, **kwargs):
+        built = real_build(*args, **kwargs)
+
+        def hook(*_):
+            calls["encoder"] += 1
+            calls["during_fit"] += fitting.is_set()
+        built.model.encoder.register_forward_hook(hook)
+        return built
+
+    monkeypatch.setattr(head, "fit", counting_fit)
+    monkeypatch.setattr(type(get_task("text")), "build", build_and_count)
+    result = train_direct(run_dir, config, source)
+    # 48 training + 16 validation texts in batches of head.FEATURE_BATCH (64): one call each
+    assert calls == {"encoder": 2, "during_fit": 0}
+    assert result.state == "finished" and result.step == 0 and result.total_steps == 0
+    records = read_jsonl(run_dir / "metrics.jsonl")
+    assert [(r["event"], r.get("stage")) for r in records if r["event"] in ("StepLogged", "EvalLogged")] == \
+        [("StepLogged", "head"), ("EvalLogged", "head")]
+    status = read_status(run_dir)
+    assert status["state"] == "finished" and status["progress"] == 1.0 and status["saved_model"] == "best"
+    assert (run_dir / "model" / "head.safetensors").is_file()
+
+
+def test_the_head_fit_is_a_logistic_regression_on_the_features():
+    """On separable features the fitted Linear head classifies every training point and generalises."""
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=generator) * 3
+    y = torch.arange(3).repeat(40)
+    x = centres[y] + torch.randn(120, 16, generator=generator)
+    linear = torch.nn.Linear(16, 3)
+    fit = head.fit(linear, head.Features(x, y), seed=0)
+    assert fit.accuracy == 1.0 and fit.c in head.C_GRID and fit.loss < 0.1
+    test_y = torch.arange(3).repeat(10)
+    test = head.Features(centres[test_y] + torch.randn(30, 16, generator=generator), test_y)
+    assert head.score(linear, test)[1] >= 0.95
+
+
+def test_a_resumed_two_stage_run_never_repeats_the_head_stage(make_text_run, jobs_for):
+    """Stopped during fine-tuning, resumed: the head-first rows stay once, and stage 1 is not run again."""
+    from ftui.engine.events import StepLogged
+
+    store, run_dir, config, source = make_text_run(n=64, epochs=2, lr=3e-3, log_every_steps=1)
+    cancel = threading.Event()
+
+    class StopAt:
+        def emit(self, event):
+            if isinstance(event, StepLogged) and event.step >= 3:
+                cancel.set()
+
+    first = train_direct(run_dir, config, source, StopAt(), cancel=cancel)
+    assert first.state == "stopped" and first.step == 3
+    assert checkpoint.read_state(checkpoint.last_dir(run_dir))["recipe"]["batch_size"] == 8
+    jobs = jobs_for(store)
+    jobs.resume(run_dir, config, source)
+    assert jobs.wait(run_dir, 120) == "finished"
+    head_rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("stage") == "head"]
+    assert [r["event"] for r in head_rows] == ["StepLogged", "EvalLogged"]
+
+
+def test_one_stage_when_head_first_is_off(make_text_run):
+    store, run_dir, config, source = make_text_run(n=32, epochs=1, head_first=False)
+    train_direct(run_dir, config, source)
+    records = read_jsonl(run_dir / "metrics.jsonl")
+    assert not any(r.get("stage") == "head" for r in records)
+    assert "everything from the start" in read_status(run_dir)["recipe"]
+
+
+# -- pre-flight ---------------------------------------------------------------------------------------
+def test_preflight_is_measured_before_any_eta_is_claimed(make_text_run):
+    store, run_dir, config, source = make_text_run(n=96, epochs=2, log_every_steps=1)
+    etas = []
+
+    class Watch:
+        def __init__(self):
+            self.status = StatusSink(run_dir)
+
+        def emit(self, event):
+            self.status.emit(event)
+            etas.append((type(event).__name__, self.status.current().get("eta_s")))
+
+    sink = FanOut(JsonlSink(run_dir / "metrics.jsonl"), Watch())
+    loop.train(config, get_task("text"), source, read_train_data(run_dir), sink, threading.Event(), run_dir / "model")
+    first_preflight = next(i for i, (kind, _) in enumerate(etas) if kind == "PreflightMeasured")
+    assert all(eta is None for _, eta in etas[:first_preflight])
+    record = next(r for r in read_jsonl(run_dir / "metrics.jsonl") if r["event"] == "PreflightMeasured")
+    assert record["batch_size"] == 8 and record["seconds_per_step"] > 0 and record["peak_memory_mb"] > 0
+    assert record["eta_s"] == pytest.approx(record["seconds_per_step"] * (18 - preflight.PREFLIGHT_STEPS), abs=0.06)
+
+
+def test_batch_search_halves_on_out_of_memory_and_keeps_a_margin():
+    tried = []
+
+    def fake_step(batch):
+        tried.append(batch)
+        if batch > 32:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return batch * 1.0e9  # bytes at the peak: 1 GB per example
+
+    assert preflight.find_batch_size(fake_step, n_train=100_000, memory_total=30e9) == 16  # 32 fits, but > 85%
+    assert tried == [128, 64, 32, 16]
+    tried.clear()
+    assert preflight.find_batch_size(fake_step, n_train=200) == 8  # 200 examples: keep >= 20 steps an epoch
+    with pytest.raises(RuntimeError, match="device-side assert"):
+        preflight.find_batch_size(lambda b: (_ for _ in ()).throw(RuntimeError("device-side assert")), 10_000)
+
+
+# -- the learning-rate range test ------------------------------------------------------------------------
+def test_the_range_test_suggests_a_rate_inside_its_sweep(make_text_run):
+    store, run_dir, config, source = make_text_run(n=96, epochs=1)
+    result = lr_range.range_test(config, get_task("text"), source, read_train_data(run_dir), max_steps=60)
+    rates = [point["learning_rate"] for point in result.curve]
+    assert rates == sorted(rates) and lr_range.MIN_LR <= rates[0] and rates[-1] <= lr_range.MAX_LR
+    assert result.learning_rate is not None and rates[0] <= result.learning_rate <= rates[-1]
+    # swept on to a rate of 10, the loss blows up long before the end: the test stops there
+    wild = lr_range.range_test(config, get_task("text"), source, read_train_data(run_dir), max_steps=60, max_lr=10.0)
+    assert wild.stopped == "diverged" and wild.steps < 55
+
+
+def test_the_suggestion_reads_the_minimum_and_refuses_a_flat_curve():
+    rates = lr_range.sweep_rates(9, 1e-6, 1e-2)
+    falling = [{"learning_rate": r, "loss": loss} for r, loss in zip(rates, [1.0, 1.0, 0.9, 0.7, 0.5, 0.4, 0.6, 2.0, 5.0])]
+    assert lr_range.suggest(falling) == pytest.approx(rates[5] / lr_range.SAFETY)
+    flat = [{"learning_rate": r, "loss": 1.0} for r in rates]
+    assert lr_range.suggest(flat) is None
+
+
+# -- length buckets and data-aware decisions -----------------------------------------------------------
+def test_training_batches_use_at_most_the_configured_number_of_shapes(tiny_bert_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    texts = [" ".join(["word"] * (1 + (i * 7) % 60)) for i in range(300)]
+    batches = TextBatches(tokenizer, texts, list(range(300)), max_length=64, batch_size=8, shuffle=True, seed=0,
+                          buckets=4)
+    widths, seen = set(), []
+    for epoch in range(2):
+        batches.set_epoch(epoch)
+        for batch in batches:
+            widths.add(batch["input_ids"].shape[1])
+            seen += batch["labels"].tolist()
+    assert len(widths) <= 4 and all(w % 8 == 0 for w in widths)
+    assert sorted(seen) == sorted(list(range(300)) * 2)  # every text once per epoch
+    assert len(batches) == sum(1 for _ in batches)
+    # padding: the edges minimise it, so a bucketed epoch pads far less than padding all to the longest
+    padded = sum(b["input_ids"].numel() for b in batches)
+    assert padded < 0.7 * 300 * max(widths)
+
+
+def test_bucket_edges_cover_every_length():
+    assert bucket_edges([3, 5, 9, 17, 33], 2) in ([16, 40], [8, 40])
+    assert bucket_edges([10] * 5, 4) == [16]
+    assert bucket_edges([], 3) == []
+
+
+def test_image_size_is_the_backbones_own_and_says_when_it_upscales():
+    ctx = adapt.Context(task="image", n_train=100, n_classes=5, device="cpu",
+                        profile={"median_side": 128, "native_size": 224, "fixed_size": False})
+    options, choices = adapt.decide(TrainOptions(), ctx)
+    assert options.image_size == 224 and options.batch_size == adapt.CPU_BATCH
+    assert "upscaled" in next(c.why for c in choices if c.name == "image_size")
+    assert options.freeze_batchnorm is False  # batches of 16 update the statistics (measured better)
+    big = adapt.decide(TrainOptions(), adapt.Context(**{**ctx.__dict__, "profile": {"median_side": 600,
+                                                                                     "native_size": 224}}))
+    assert big[0].image_size == 224 and "upscaled" not in next(c.why for c in big[1] if c.name == "image_size")
+    given = adapt.decide(TrainOptions(image_size=96, batch_size=4), ctx)
+    assert given[0].image_size == 96 and given[0].freeze_batchnorm is True  # batches of 4: too noisy
+    assert "image_size" not in {c.name for c in given[1]}  # a value the user set is not "decided"
+
+
+def test_the_recipe_line_names_each_decision():
+    ctx = adapt.Context(task="text", n_train=100, n_classes=3, device="cpu", profile={})
+    options, choices = adapt.decide(TrainOptions(), ctx)
+    line = adapt.summary(options, choices, "text", split_available=True)
+    assert line.startswith("head first, then everything") and "mean pooling" in line and "batch 16" in line
+    assert options.head_lr_multiplier == 1.0
+    assert adapt.decide(TrainOptions(head_first=False), ctx)[0].head_lr_multiplier == 10.0
