@@ -10,6 +10,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ftui.config import RunConfig, DataOptions
+from ftui.data.inspection import read_examples
 from ftui.data.split import label_names, split_examples, write_split
 from ftui.engine.jobs import JobManager
 from ftui.errors import FtuiError
@@ -86,11 +87,11 @@ class Services:
         task_impl = get_task(task)
         data = _data_options(options)
         upload_id = upload_id or self.accept_upload(owner, file)
-        examples = task_impl.read(self.store.upload_path(owner, upload_id), data)
+        examples = read_examples(task_impl, self.store.upload_path(owner, upload_id), data)
         issues = list(examples.issues)
         val = examples.validation  # an image ZIP's own val/ folder
         if data.validation_upload:
-            val = task_impl.read(self.store.upload_path(owner, data.validation_upload), data)
+            val = read_examples(task_impl, self.store.upload_path(owner, data.validation_upload), data)
         if val is not None:
             unseen = sorted(set(val.labels) - set(examples.labels))
             if unseen:
@@ -118,11 +119,11 @@ class Services:
 
     def _split(self, owner: str | None, task_impl, upload: Path, config: RunConfig):
         """(inputs, labels, train indices, validation indices) of a run's data, as start_run freezes it."""
-        examples = task_impl.read(upload, config.data)
+        examples = read_examples(task_impl, upload, config.data)  # inspected already: read back, not decoded again
         _raise_first_error(examples.issues)
         val = examples.validation  # an image ZIP's own val/ folder acts as a separate validation file
         if config.data.validation_upload:
-            val = task_impl.read(self.store.upload_path(owner, config.data.validation_upload), config.data)
+            val = read_examples(task_impl, self.store.upload_path(owner, config.data.validation_upload), config.data)
         if val is None:
             train_idx, val_idx = split_examples(examples.labels, config.data.val_fraction, config.train.seed,
                                                 config.data.max_examples, inputs=examples.inputs)
@@ -192,6 +193,8 @@ class Services:
             raise FtuiError("run_not_resumable", run_id=run_id, state=state, how="ask for more epochs to train it further")
         if state == "failed" and checkpoint.find(run_dir) is None:
             raise FtuiError("no_checkpoint", run_id=run_id)
+        if config.task == "text" and (run_dir / "model").is_dir() and not (run_dir / "model" / "ftui_text.json").is_file():
+            raise FtuiError("checkpoint_too_old", run_id=run_id)  # a BertForSequenceClassification checkpoint
         source = self._resolve_model(owner, config.task, config.model)
         self.jobs.resume(run_dir, config, source, extra_epochs=extra)
         return run_id
@@ -408,8 +411,8 @@ def _read_labelled(task, path: Path, data: DataOptions):
     the columns detected afresh when this file names them differently. Dataset warnings (one class,
     few examples) do not matter here: any labelled examples can be scored."""
     try:
-        return task.read(path, data)
+        return read_examples(task, path, data)
     except FtuiError as err:
         if err.code != "missing_column":
             raise
-        return task.read(path, DataOptions())
+        return read_examples(task, path, DataOptions())

@@ -94,5 +94,5 @@ def summary(options: TrainOptions, choices: list[Choice], task: str, split_avail
              "label_smoothing": lambda v: f"label smoothing {v:g}" if v else "no label smoothing",
              "pooling": lambda v: f"{v} pooling", "image_size": lambda v: f"{v} px",
              "freeze_batchnorm": lambda v: "batch-norm statistics kept" if v else "batch-norm statistics updated",
-             "crop_scale": lambda v: f"crops ≥ {v:.0%}"}
+             "crop_scale": lambda v: f"crops ≥ {v:.0%}", "compile": lambda v: "compiled"}
     return " · ".join([recipe, *(words[c.name](c.value) for c in choices if c.name in words)])

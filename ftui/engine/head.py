@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,32 @@ class HeadFit:
     accuracy: float  # training accuracy of the fitted head
     c: float  # the chosen inverse L2 strength
     seconds: float
+    validation: tuple[float, float] | None = None  # (loss, accuracy) on the validation features (run only)
+    examples_per_second: float = 0.0  # through the frozen backbone (run only)
+
+
+def run(split: HeadSplit, train_batches, val_batches, n_train: int, n_val: int, device, autocast,
+        cancel: threading.Event, sink, *, seed: int) -> HeadFit | None:
+    """The whole stage: features of the training and validation examples (progress to `sink` as
+    StageProgress events), the head fitted on the training ones and scored on the validation ones.
+    None if cancelled. The model must be in eval mode."""
+    from ftui.engine.events import StageProgress
+
+    started = time.perf_counter()
+    total = n_train + n_val
+
+    def report(offset: int):
+        return lambda done, _: sink.emit(StageProgress(stage="features", done=offset + done, total=total))
+
+    train = extract(split, train_batches, n_train, device, autocast, cancel, report(0))
+    val = extract(split, val_batches, n_val, device, autocast, cancel, report(n_train)) if n_val else None
+    if train is None or (n_val and val is None):
+        return None
+    seconds = time.perf_counter() - started
+    fitted = fit(split.head, train, seed=seed)
+    fitted.examples_per_second = total / max(seconds, 1e-9)
+    fitted.validation = score(split.head, val) if val is not None else None
+    return fitted
 
 
 @torch.inference_mode()
@@ -72,8 +99,6 @@ def extract(split: HeadSplit, batches, n: int, device: torch.device, autocast, c
 def fit(head: torch.nn.Module, train: Features, *, seed: int, label_smoothing: float = 0.0) -> HeadFit:
     """Fit `head` in place on the training features: the L2 strength with the best held-out accuracy
     (ties: lower held-out loss), then refitted on all of them."""
-    import time
-
     started = time.perf_counter()
     device = next(head.parameters()).device
     known = train.y >= 0

@@ -20,7 +20,6 @@ streams and batch order); a resumed run never repeats the head-first stage (its 
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -31,16 +30,15 @@ import torch.nn.functional as F
 
 from ftui.config import RunConfig, TrainOptions
 from ftui.engine import adapt, checkpoint, head as head_stage, preflight
-from ftui.engine.events import (EvalLogged, PreflightMeasured, RecipeChosen, RunFinished, RunStarted, StageProgress,
-                                StepLogged)
-from ftui.engine.recipe import (autocast_context, body_lr, build_optimizer, build_scheduler, freeze_body, pick_device,
-                                seed_everything, set_cpu_threads)
+from ftui.engine.events import EvalLogged, PreflightMeasured, RecipeChosen, RunFinished, RunStarted, StepLogged
+from ftui.engine.prepare import prepare, recipe_state
+from ftui.engine.recipe import (autocast_context, body_lr, build_optimizer, build_scheduler, compile_for_gpu,
+                                pick_device, set_cpu_threads)
 from ftui.engine.sinks import Sink
-from ftui.engine.steps import (EVAL_BATCH, UNKNOWN, auto_evals_per_epoch, auto_log_every, eval_points, evaluate,
-                               export_model, improves, logits_of)
+from ftui.engine.steps import auto_evals_per_epoch, auto_log_every, eval_points, evaluate, export_model, improves, logits_of
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
-from ftui.tasks.base import Batches, Built, HeadSplit, Task
+from ftui.tasks.base import Task
 
 
 @dataclass
@@ -82,54 +80,6 @@ class Position:
     eval_pending: bool = False  # stopped during an evaluation: a resume runs it first
 
 
-def decide_recipe(config: RunConfig, task: Task, source: ModelSource, data: TrainData, device: torch.device,
-                  ckpt: checkpoint.Checkpoint | None) -> tuple[TrainOptions, list[adapt.Choice]]:
-    """The options with every auto value decided; a resumed run keeps the ones it started with."""
-    if ckpt is not None and isinstance(ckpt.state.get("recipe"), dict):
-        return dataclasses.replace(config.train, **ckpt.state["recipe"]), []
-    ctx = adapt.Context(task=config.task, n_train=len(data.train_inputs), n_classes=len(data.labels),
-                        device=device.type, profile=task.profile(data.train_inputs, source))
-    return adapt.decide(config.train, ctx)
-
-
-@dataclass
-class Prepared:
-    """A run ready to train: the decided options, the model on its device and the batches."""
-
-    options: TrainOptions
-    choices: list[adapt.Choice]
-    built: Built
-    split: HeadSplit | None  # where the head-first stage cuts the model; None: one stage
-    head_only: bool  # the head-first stage is the whole run
-    train_batches: Batches
-    val_batches: Batches | list
-
-
-def prepare(config: RunConfig, task: Task, source: ModelSource, data: TrainData, device: torch.device,
-            ckpt: checkpoint.Checkpoint | None = None) -> Prepared:
-    """Decide the recipe, build the model (on `device`) and the batches. Also what the LR range test uses."""
-    opts, choices = decide_recipe(config, task, source, data, device, ckpt)
-    seed_everything(opts.seed)  # before build: the new head's random init is part of the run
-    built = task.build(source, data.labels, opts)
-    built.model.to(device)
-    split = built.split if (opts.head_first or opts.train_head_only) else None
-    if opts.train_head_only and split is None:
-        freeze_body(built.model, built.head)  # no exact cut: the head trains by steps on the frozen body
-    label_id = {name: i for i, name in enumerate(data.labels)}
-    train_ids = [label_id[y] for y in data.train_labels]
-    if opts.batch_size == 0:  # auto on a GPU: the largest batch that fits with a margin
-        opts = dataclasses.replace(opts, batch_size=_search_batch_size(task, built, data, train_ids, opts, device))
-        choices.append(adapt.Choice("batch_size", opts.batch_size, "the largest that fits this GPU with a margin"))
-    train_batches = task.batches(built.processor, data.train_inputs, train_ids, opts, batch_size=opts.batch_size,
-                                 shuffle=True, seed=opts.seed)
-    val_batches = task.batches(built.processor, data.val_inputs, [label_id.get(y, UNKNOWN) for y in data.val_labels],
-                               opts, batch_size=max(EVAL_BATCH, opts.batch_size), shuffle=False) if data.val_inputs else []
-    if device.type == "cuda" and hasattr(train_batches, "to"):  # decoded pictures / sound features stay on the GPU
-        train_batches = train_batches.to(device)
-    return Prepared(options=opts, choices=choices, built=built, split=split, train_batches=train_batches,
-                    val_batches=val_batches, head_only=opts.train_head_only and split is not None)
-
-
 def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, sink: Sink,
           cancel: threading.Event, out_dir: Path, *, checkpoint_dir: Path | None = None,
           resume_from: checkpoint.Checkpoint | None = None) -> TrainResult:
@@ -147,6 +97,8 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
     p = prepare(config, task, source, data, device, ckpt)
     opts, choices, built, model, split = p.options, p.choices, p.built, p.built.model, p.split
     train_batches, val_batches, head_only = p.train_batches, p.val_batches, p.head_only
+    if not head_only and compile_for_gpu(model, device, config.task):
+        choices.append(adapt.Choice("compile", True, "a GPU and a few bucketed shapes: compiling pays"))
     steps_per_epoch = len(train_batches)
     total_steps = 0 if head_only else steps_per_epoch * config.epochs
     if ckpt is not None and ckpt.state["steps_per_epoch"] != steps_per_epoch:
@@ -186,7 +138,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
         saved = (pos.step, pos.eval_pending)
         epoch, batch = (pos.epoch + 1, 0) if pos.batch >= steps_per_epoch else (pos.epoch, pos.batch)
         state = {**dataclasses.asdict(pos), "epoch": epoch, "batch": batch, "steps_per_epoch": steps_per_epoch,
-                 "total_steps": total_steps, "epochs": config.epochs, "recipe": _recipe_state(opts)}
+                 "total_steps": total_steps, "epochs": config.epochs, "recipe": recipe_state(opts)}
         checkpoint.save(Path(checkpoint_dir), model, optimizer, scheduler, state)
 
     def record_eval(loss: float, accuracy: float, epoch: float, stage: str = "") -> None:
@@ -215,29 +167,20 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
     last = None
     stopped = stopped_early = False
     if split is not None and ckpt is None:
-        def report(done: int, total: int) -> None:
-            sink.emit(StageProgress(stage="features", done=done, total=total))
-
-        n_all = len(data.train_inputs) + len(data.val_inputs)
-        tick = time.perf_counter()
         model.eval()  # frozen features: no dropout, batch norms on their pretrained statistics
-        train_feats = head_stage.extract(split, train_batches, len(data.train_inputs), device, autocast, cancel,
-                                         lambda d, t: report(d, n_all))
-        val_feats = head_stage.extract(split, val_batches, len(data.val_inputs), device, autocast, cancel,
-                                       lambda d, t: report(len(data.train_inputs) + d, n_all)) if has_val else None
-        stopped = train_feats is None or (has_val and val_feats is None)
+        fitted = head_stage.run(split, train_batches, val_batches, len(data.train_inputs), len(data.val_inputs),
+                                device, autocast, cancel, sink, seed=opts.seed)
+        stopped = fitted is None
         if not stopped:
-            fitted = head_stage.fit(split.head, train_feats, seed=opts.seed)
             sink.emit(StepLogged(step=0, epoch=0.0, loss=fitted.loss, learning_rate=0.0,
-                                 samples_per_second=n_all / max(1e-9, time.perf_counter() - tick),
-                                 elapsed_s=time.time() - start, stage="head"))
-            if has_val:
-                loss, last = head_stage.score(split.head, val_feats)
+                                 samples_per_second=fitted.examples_per_second, elapsed_s=time.time() - start,
+                                 stage="head"))
+            if fitted.validation is not None:
+                loss, last = fitted.validation
                 record_eval(loss, last, epoch=0.0, stage="head")
             elif head_only:
                 export_model(task, model, built.processor, data.labels, out_dir)
             save_checkpoint()  # a stop during fine-tuning resumes from the fitted head, not from scratch
-        del train_feats, val_feats
 
     # -- stage 2: everything, from that head ----------------------------------------------------
     window_loss = torch.zeros((), device=device)  # summed on device; .item() only when logging
@@ -346,35 +289,3 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
                        best_accuracy=best["accuracy"] if best else None, last_accuracy=last, elapsed_s=elapsed,
                        train_seconds=pos.train_seconds, samples=pos.samples, stopped_early=stopped_early,
                        best=best, options=opts)
-
-
-def _recipe_state(opts: TrainOptions) -> dict:
-    """The decided options a resume must keep (the same batch size keeps the same steps per epoch)."""
-    return {key: getattr(opts, key) for key in ("batch_size", "head_lr_multiplier", "label_smoothing", "pooling",
-                                                "image_size", "freeze_batchnorm", "crop_scale")}
-
-
-def _search_batch_size(task: Task, built, data: TrainData, train_ids: list[int], opts: TrainOptions,
-                       device: torch.device) -> int:
-    """GPU, batch size on auto: one forward + backward on the b longest examples, halving on OOM."""
-    model = built.model
-    order = sorted(range(len(data.train_inputs)), key=lambda r: -len(str(data.train_inputs[r])))
-
-    def try_batch(b: int) -> float | None:
-        rows = order[:b]
-        batches = task.batches(built.processor, [data.train_inputs[r] for r in rows], [train_ids[r] for r in rows],
-                               opts, batch_size=b, shuffle=False)
-        batch = {k: v.to(device) for k, v in next(iter(batches)).items()}
-        targets = batch.pop("labels")
-        torch.cuda.reset_peak_memory_stats(device)
-        try:
-            with autocast_context(device):
-                loss = F.cross_entropy(logits_of(model(**batch)).float(), targets)
-            loss.backward()
-            return float(torch.cuda.max_memory_allocated(device))
-        finally:
-            model.zero_grad(set_to_none=True)
-            torch.cuda.empty_cache()
-
-    total = torch.cuda.get_device_properties(device).total_memory
-    return preflight.find_batch_size(try_batch, len(data.train_inputs), memory_total=total)

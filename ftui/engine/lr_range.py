@@ -62,7 +62,7 @@ def suggest(curve: list[dict]) -> float | None:
 def range_test(config, task, source, data, cancel: threading.Event | None = None, *,
                budget_s: float = TIME_BUDGET_S, max_steps: int = MAX_STEPS, max_lr: float = MAX_LR) -> RangeTest:
     """Sweep on `data` (a loop.TrainData; only its training part is used) with the config's recipe."""
-    from ftui.engine.loop import prepare
+    from ftui.engine.prepare import prepare
 
     cancel = cancel or threading.Event()
     started = time.perf_counter()

@@ -166,8 +166,8 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         return on_example
 
     def on_options(state, text_col, label_col, val_fraction, validation_upload, request: gr.Request):
-        """Column dropdowns (input), fraction (release), validation file: [upload, text_column,
-        label_column, val_fraction, validation_upload] -> shown. Re-inspects the same upload by id."""
+        """Column dropdowns (input), validation file: [upload, text_column, label_column, val_fraction,
+        validation_upload] -> shown. Re-inspects the same upload by id (a kept reading, once per columns)."""
         if not state:
             return tuple(gr.skip() for _ in shown)
         options = data_options(text_col, label_col, val_fraction, validation_upload)
@@ -214,7 +214,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
     reinspect = [upload, text_column, label_column, val_fraction, validation_upload]
     text_column.input(on_options, reinspect, shown, **private)
     label_column.input(on_options, reinspect, shown, **private)
-    val_fraction.release(on_options, reinspect, shown, **private)
+    # (The validation share is read when Train is pressed; no reader uses it, so moving it reads nothing.)
     for event in (val_file.upload, val_file.clear):
         event(on_validation_file, [val_file], [validation_upload, val_fraction], **private).then(
             on_options, reinspect, shown, **private)

@@ -220,7 +220,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         total = snap.get("total_steps")
         # The x axis spans the whole run, so the charts also show how far it has come; the margin
         # keeps points on the last step whole.
-        x_lim = [0, total + max(1, round(total * 0.03))] if total else None
+        x_lim = [0, total + max(1, round(total * 0.03))] if total else [0, 1]  # 0 steps: a head-only run
         rows = state["rows"]
         if changed or not active:
             losses, evals = render.loss_frame(rows), render.validation_frame(rows)

@@ -216,3 +216,35 @@ def test_the_recipe_line_names_each_decision():
     assert line.startswith("head first, then everything") and "mean pooling" in line and "batch 16" in line
     assert options.head_lr_multiplier == 1.0
     assert adapt.decide(TrainOptions(head_first=False), ctx)[0].head_lr_multiplier == 10.0
+
+
+def test_compiling_is_for_text_on_a_gpu_only_and_keeps_the_weight_names():
+    from ftui.engine.recipe import compile_for_gpu
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    names = list(model.state_dict())
+    assert not compile_for_gpu(model, torch.device("cpu"), "text")
+    assert not compile_for_gpu(model, torch.device("cuda"), "image")
+    assert getattr(model, "_compiled_call_impl", None) is None
+    assert compile_for_gpu(model, torch.device("cuda"), "text")  # lazy: nothing compiles until a forward pass
+    assert model._compiled_call_impl is not None and list(model.state_dict()) == names
+
+
+def test_a_text_run_of_the_old_format_predicts_but_is_not_resumed(make_text_run, tiny_bert_dir):
+    import shutil
+
+    from ftui.errors import FtuiError
+    from ftui.runs.store import update_status
+    from ftui.services import Services
+
+    store, run_dir, config, source = make_text_run(n=16, epochs=1)
+    shutil.copytree(tiny_bert_dir, run_dir / "model")  # what ftui saved before: a sequence classifier
+    update_status(run_dir, state="stopped")
+    services = Services(store.root)
+    try:
+        with pytest.raises(FtuiError) as err:
+            services.resume_run(None, run_dir.name, extra_epochs=1)
+        assert err.value.code == "checkpoint_too_old"
+        assert len(services.predict(None, run_dir.name, "a great movie")) == 2  # its own (untrained) labels
+    finally:
+        services.close()

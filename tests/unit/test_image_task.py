@@ -147,3 +147,30 @@ def test_a_local_transformers_image_model_trains_and_reloads(tmp_path, image_zip
         assert plain.config.id2label == {0: "blue", 1: "red"} and plain.config.image_size == 32
     finally:
         services.close()
+
+
+def test_an_upload_is_read_once_inspect_then_start_reuse_it(tmp_path, image_zip, monkeypatch):
+    """inspect_dataset decodes the ZIP; start_run (and a second look with the same columns) read the kept
+    result instead of decoding every picture again."""
+    from ftui.tasks.image import ImageTask
+
+    reads = []
+    real_read = ImageTask.read
+
+    def counting_read(self, path, options):
+        reads.append(path)
+        return real_read(self, path, options)
+
+    monkeypatch.setattr(ImageTask, "read", counting_read)
+    services = Services(tmp_path / "runs")
+    try:
+        summary = services.inspect_dataset(None, "image", image_zip)
+        assert len(reads) == 1
+        again = services.inspect_dataset(None, "image", None, {"val_fraction": 0.3}, upload_id=summary["upload_id"])
+        assert again["class_counts"] == summary["class_counts"] and len(reads) == 1
+        run_id = services.start_run(None, "image", "efficientnet-lite0", None, 5e-4, 1,
+                                    {"image_size": 64, "train_head_only": True}, upload_id=summary["upload_id"])
+        assert len(reads) == 1  # no second decode when Train is pressed
+        assert services.jobs.wait(services.store.run_dir(None, run_id), timeout=300) == "finished"
+    finally:
+        services.close()
