@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ftui.errors import FtuiError
+from ftui.vocab import MAX_EPOCHS, TASKS
 
-TASKS = ("text", "image", "audio")
-MAX_EPOCHS = 100
 POOLINGS = ("auto", "mean", "cls")
 
 

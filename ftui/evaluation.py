@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ftui.errors import FtuiError
 from ftui.runs.store import read_json, read_jsonl, write_json_atomic
+from ftui.vocab import TaskName
 
 CHUNK = 64  # inputs per forward pass between progress calls
 EVAL_NAME = re.compile(r"^(validation|file-[0-9a-f]{6,16})$")
@@ -81,7 +82,7 @@ def evaluate_run(run_dir: Path, predictor, inputs: list, true_labels: list[str],
     if sum(unseen.values()) == len(true_labels):  # also: no inputs at all
         raise FtuiError("no_known_labels", source=source, labels=", ".join(sorted(unseen)) or "none",
                         known=", ".join(labels))
-    files = getattr(predictor.task, "name", "text") != "text"
+    files = getattr(predictor.task, "name", TaskName.TEXT) != TaskName.TEXT
     names = list(display_names) if display_names is not None else [display_name(x, files) for x in inputs]
     probabilities = _probabilities(predictor, inputs, progress)
     rows = []
@@ -97,7 +98,7 @@ def evaluate_run(run_dir: Path, predictor, inputs: list, true_labels: list[str],
     out = run_dir / "eval" / name
     out.mkdir(parents=True, exist_ok=True)
     result = {"name": name, "run_id": run_dir.name, "source": source, "created": time.time(),
-              "task": getattr(predictor.task, "name", "text"), "labels": labels, "n_total": len(rows),
+              "task": getattr(predictor.task, "name", TaskName.TEXT), "labels": labels, "n_total": len(rows),
               "unseen_labels": dict(sorted(unseen.items())), "model_stamp": _model_stamp(run_dir),
               **metrics([r["true"] for r in scored], [r["pred"] for r in scored], labels),
               "files": {"predictions": "predictions.jsonl", "confusion": "confusion.png"}}

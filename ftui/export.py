@@ -30,6 +30,7 @@ from ftui.data.split import read_split
 from ftui.errors import FtuiError, Issue
 from ftui.model_card import PARITY_TOLERANCE, model_card, onnx_readme
 from ftui.runs.store import read_json, read_status, write_json_atomic
+from ftui.vocab import DONE_STATES, RunState, TaskName
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def export_onnx(run_dir: str | Path, max_examples: int = 32) -> dict:
 
     batches = batches_of(inputs, PARITY_BATCH) + batches_of(inputs[:1], 1)  # alone: the unpadded case too
     path = run_dir / "exports" / f"{run_dir.name}-{config.task}.onnx"
-    result = write_onnx(model, batches, path, dynamic_sequence=config.task == "text",
+    result = write_onnx(model, batches, path, dynamic_sequence=config.task == TaskName.TEXT,
                         pad_id=getattr(processor, "pad_token_id", None))
     result["n_checked"] = len(inputs)
     if not result["parity_ok"]:
@@ -171,9 +172,9 @@ def _ready_config(run_dir: Path) -> RunConfig:
     if not raw:
         raise FtuiError("unknown_run", run_id=run_dir.name)
     state = read_status(run_dir).get("state") or "unknown"
-    if state == "failed":
+    if state == RunState.FAILED:
         raise FtuiError("export_run_failed", run_id=run_dir.name)
-    if state not in ("finished", "stopped") or not (run_dir / "model" / "config.json").is_file():
+    if state not in DONE_STATES or not (run_dir / "model" / "config.json").is_file():
         raise FtuiError("export_not_ready", run_id=run_dir.name, state=state)
     return RunConfig.from_dict(raw)
 

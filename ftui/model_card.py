@@ -13,6 +13,7 @@ from pathlib import Path
 from ftui.config import RunConfig
 from ftui.data.split import read_split
 from ftui.runs.store import read_json, read_jsonl, read_status
+from ftui.vocab import TaskName
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| above which the ONNX file is reported as not faithful
 
@@ -109,7 +110,7 @@ def _metrics(run_dir: Path, status: dict, records: list[dict]) -> str:
 
 def _load_code(run_dir: Path, config: RunConfig) -> str:
     model_config = read_json(run_dir / "model" / "config.json", {}) or {}
-    if config.task == "text":
+    if config.task == TaskName.TEXT:
         settings = read_json(run_dir / "model" / "ftui_text.json", None)
         if settings is None:  # a run saved by an older ftui: a transformers sequence classifier
             return f"""import torch
@@ -148,7 +149,7 @@ def classify(texts):
     return [{{labels[i]: float(p) for i, p in enumerate(row)}} for row in probs]
 
 print(classify(["type a text to classify here"]))"""
-    if config.task == "image":
+    if config.task == TaskName.IMAGE:
         if model_config.get("format") == "ftui-image-classifier":
             p = model_config.get("preprocessing", {})
             arch = str(model_config.get("architecture"))
@@ -229,9 +230,9 @@ print(classify(["clip.wav"]))"""
 
 def onnx_readme(run_dir: Path, config: RunConfig, onnx_name: str, labels: list[str], result: dict) -> str:
     verdict = ("matches PyTorch" if result["parity_ok"] else "**does NOT match PyTorch: do not use it as is**")
-    prep = {"text": "Tokenize with the tokenizer files in this folder (`AutoTokenizer.from_pretrained(\".\")`, "
+    prep = {TaskName.TEXT: "Tokenize with the tokenizer files in this folder (`AutoTokenizer.from_pretrained(\".\")`, "
                     f"truncation to {config.train.max_length} tokens, padding), and feed every input the graph names.",
-            "image": "Preprocess exactly as the model card of the model ZIP shows (`load(path)`: resize, centre crop, "
+            TaskName.IMAGE: "Preprocess exactly as the model card of the model ZIP shows (`load(path)`: resize, centre crop, "
                      "`(x / 255 - mean) / std` with the values in `config.json` / `ftui_preprocessing.json`), as float32 NCHW.",
             }.get(config.task, "Compute the features with the feature extractor saved here "
                                "(`AutoFeatureExtractor.from_pretrained(\".\")`, audio at its sampling rate, mono).")
@@ -239,7 +240,7 @@ def onnx_readme(run_dir: Path, config: RunConfig, onnx_name: str, labels: list[s
 
 `{onnx_name}`: opset {result['opset']}, inputs {", ".join(f"`{n}`" for n in result['inputs'])}, output `logits`
 (batch x {len(labels)}; softmax gives probabilities). Labels in class-id order: `labels.json`
-({", ".join(labels)}). The batch axis is dynamic{" and so is the sequence axis" if config.task == "text" else ""}.
+({", ".join(labels)}). The batch axis is dynamic{" and so is the sequence axis" if config.task == TaskName.TEXT else ""}.
 
 Parity check on {result['n_checked']} validation inputs: max |logit difference| {result['max_abs_diff']:.3g},
 mean {result['mean_abs_diff']:.3g}, same top label {result['same_argmax_fraction']:.0%}: it {verdict}

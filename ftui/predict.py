@@ -18,6 +18,7 @@ from ftui.config import RunConfig, TrainOptions
 from ftui.errors import FtuiError
 from ftui.runs.store import read_json, read_status
 from ftui.tasks import Task, get_task
+from ftui.vocab import TaskName
 
 PREDICT_BATCH = 32
 
@@ -40,11 +41,11 @@ class Predictor:
             raise FtuiError("run_not_ready", run_id=run_dir.name, state=read_status(run_dir).get("state"))
         raw = read_json(run_dir / "config.json", None)
         config = RunConfig.from_dict(raw) if raw else None
-        return cls.from_model_dir(model_dir, task=config.task if config else "text",
+        return cls.from_model_dir(model_dir, task=config.task if config else TaskName.TEXT,
                                   options=config.train if config else None)
 
     @classmethod
-    def from_model_dir(cls, model_dir: str | Path, task: str = "text", options: TrainOptions | None = None) -> Predictor:
+    def from_model_dir(cls, model_dir: str | Path, task: str = TaskName.TEXT, options: TrainOptions | None = None) -> Predictor:
         task_impl = get_task(task)
         model, processor, labels = task_impl.load(Path(model_dir))
         return cls(task_impl, model, processor, labels, options or TrainOptions())

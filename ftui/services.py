@@ -17,6 +17,7 @@ from ftui.errors import FtuiError
 from ftui.models import catalog
 from ftui.runs.store import RunStore, read_json, read_status, update_status, write_json_atomic
 from ftui.tasks import get_task
+from ftui.vocab import ACTIVE_STATES, DONE_STATES, RunState, TaskName
 
 MB = 1024 * 1024
 MAX_RUN_NAME = 80
@@ -78,8 +79,8 @@ class Services:
 
         path = self.store.upload_path(owner, upload_id)
         if path.suffix.lower() != ".zip":
-            return "text"
-        return "audio" if media_kind(path) == "audio" else "image"
+            return TaskName.TEXT
+        return TaskName.AUDIO if media_kind(path) == TaskName.AUDIO else TaskName.IMAGE
 
     def inspect_dataset(self, owner: str | None, task: str, file: str | Path | None, options: dict | None = None,
                         upload_id: str | None = None) -> dict:
@@ -185,15 +186,15 @@ class Services:
 
         run_dir = self.store.run_dir(owner, run_id)
         state = read_status(run_dir).get("state")
-        if state in ("queued", "running"):
+        if state in ACTIVE_STATES:
             raise FtuiError("run_active", run_id=run_id, state=state)
         extra = whole_number(extra_epochs)  # a bad value is refused by jobs.resume (bad_epochs)
         config = RunConfig.from_dict(read_json(run_dir / "config.json", {}))
-        if state == "finished" and extra == 0:
+        if state == RunState.FINISHED and extra == 0:
             raise FtuiError("run_not_resumable", run_id=run_id, state=state, how="ask for more epochs to train it further")
-        if state == "failed" and checkpoint.find(run_dir) is None:
+        if state == RunState.FAILED and checkpoint.find(run_dir) is None:
             raise FtuiError("no_checkpoint", run_id=run_id)
-        if config.task == "text" and (run_dir / "model").is_dir() and not (run_dir / "model" / "ftui_text.json").is_file():
+        if config.task == TaskName.TEXT and (run_dir / "model").is_dir() and not (run_dir / "model" / "ftui_text.json").is_file():
             raise FtuiError("checkpoint_too_old", run_id=run_id)  # a BertForSequenceClassification checkpoint
         source = self._resolve_model(owner, config.task, config.model)
         self.jobs.resume(run_dir, config, source, extra_epochs=extra)
@@ -220,7 +221,7 @@ class Services:
         deleting should never be the way a training ends by surprise; stop it first."""
         run_dir = self.store.run_dir(owner, run_id)
         state = read_status(run_dir).get("state")
-        if self.jobs.is_active(run_dir) or state in ("queued", "running"):
+        if self.jobs.is_active(run_dir) or state in ACTIVE_STATES:
             raise FtuiError("delete_active_run", run_id=run_id, state=state)
         with self._predictors_lock:
             self._predictors.pop(run_dir / "model", None)
@@ -252,7 +253,7 @@ class Services:
         if input is None or (isinstance(input, str) and not input.strip()):
             raise FtuiError("empty_input")
         run_dir = self.store.run_dir(owner, run_id)
-        task = (read_json(run_dir / "config.json", {}) or {}).get("task", "text")
+        task = (read_json(run_dir / "config.json", {}) or {}).get("task", TaskName.TEXT)
         _check_input_kind(task, input, allow_paths)
         predictor = self._predictor(run_dir)
         return predictor.predict([input], top_k=top_k)[0]
@@ -335,7 +336,7 @@ class Services:
         run_dir, config = self._ready_run(owner, run_id)
         upload_id = upload_id or self.accept_upload(owner, file)
         path = self.store.upload_path(owner, upload_id)
-        column = config.data.text_column if config.task == "text" else None
+        column = config.data.text_column if config.task == TaskName.TEXT else None
         try:
             batch = read_unlabelled(config.task, path, text_column=column)
         except FtuiError as err:
@@ -354,7 +355,7 @@ class Services:
         """(run folder, config) of a run that ended with a model; else run_not_ready."""
         run_dir = self.store.run_dir(owner, run_id)
         state = read_status(run_dir).get("state")
-        if state not in ("finished", "stopped") or not (run_dir / "model" / "config.json").is_file():
+        if state not in DONE_STATES or not (run_dir / "model" / "config.json").is_file():
             raise FtuiError("run_not_ready", run_id=run_id, state=state)
         return run_dir, RunConfig.from_dict(read_json(run_dir / "config.json", {}))
 
@@ -363,24 +364,24 @@ def _data_options(options: dict | None) -> DataOptions:
     """The data part of an options dict (inspect ignores training options, but rejects unknown keys).
     Image inputs are absolute paths inside the upload's extracted/ folder, which lives as long as the
     upload, so a run's data/*.jsonl stays readable after a restart."""
-    config = RunConfig.build("text", "x", "u", 1e-3, 1, options)
+    config = RunConfig.build(TaskName.TEXT, "x", "u", 1e-3, 1, options)
     return config.data
 
 
 def _check_input_kind(task: str, value, allow_paths: bool) -> None:
     """A text run needs a string; an image run a picture, an audio run a sound (see Services.predict)."""
-    if task in ("image", "audio"):
+    if task in (TaskName.IMAGE, TaskName.AUDIO):
         if isinstance(value, Path):
             return  # a checked upload
-        if task == "image" and (hasattr(value, "__array_interface__") or hasattr(value, "getpixel")):
+        if task == TaskName.IMAGE and (hasattr(value, "__array_interface__") or hasattr(value, "getpixel")):
             return  # a numpy array or a PIL image
-        if task == "audio" and isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int):
+        if task == TaskName.AUDIO and isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int):
             return  # (sample rate, samples): a microphone recording
         if isinstance(value, str) and allow_paths and _is_file(value):
             return
-        given = "text" if isinstance(value, str) else f"a {type(value).__name__}"
-        what = "a picture" if task == "image" else "a sound file (WAV, FLAC, OGG or MP3)"
-        raise FtuiError("wrong_input_kind", expected=f"{task}s" if task == "image" else task, given=given,
+        given = TaskName.TEXT if isinstance(value, str) else f"a {type(value).__name__}"
+        what = "a picture" if task == TaskName.IMAGE else "a sound file (WAV, FLAC, OGG or MP3)"
+        raise FtuiError("wrong_input_kind", expected=f"{task}s" if task == TaskName.IMAGE else task, given=given,
                         how=f"send {what} (from a script: gradio_client.handle_file(path))")
     if not isinstance(value, str):
         given = "a file" if isinstance(value, (Path, dict)) else f"a {type(value).__name__}"

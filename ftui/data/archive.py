@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftui.errors import FtuiError, Issue
+from ftui.vocab import TaskName
 
 MAX_EXTRACT_BYTES = 2 * 1024**3  # a dataset a CPU/GPU box can train on; far above any honest demo set
 MAX_FILES = 200_000
@@ -157,7 +158,7 @@ def media_kind(path: Path) -> str | None:
         images += suffix in IMAGE_EXTENSIONS
     if audio == images:  # nothing of either (a tie too: no honest guess)
         return None
-    return "audio" if audio > images else "image"
+    return TaskName.AUDIO if audio > images else TaskName.IMAGE
 
 
 # -- layouts ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from ftui.config import DataOptions
 from ftui.data.archive import AUDIO_EXTENSIONS, UNSUPPORTED_AUDIO_EXTENSIONS
 from ftui.data.examples import Examples
 from ftui.data.files import FileKind, SkipFile, load_file_examples, spread
+from ftui.vocab import TaskName
 
 UNSUPPORTED_EXTENSIONS = UNSUPPORTED_AUDIO_EXTENSIONS
 __all__ = ["AUDIO_EXTENSIONS", "UNSUPPORTED_EXTENSIONS", "AudioProblem", "probe", "read_clip", "load_audio_examples"]
@@ -294,5 +295,5 @@ def _duration_stats(durations: list[float]) -> dict:
             "max": round(max(durations), 2), "total": round(sum(durations), 2)}
 
 
-SOUNDS = FileKind(kind="audio", check=_check, skip_message=_skip_message, describe=_describe,
+SOUNDS = FileKind(kind=TaskName.AUDIO, check=_check, skip_message=_skip_message, describe=_describe,
                   no_files_code="no_audio", skipped_code="audio_skipped", no_folders_code="no_audio_class_folders")

@@ -24,6 +24,7 @@ from ftui.data.archive import ignored, image_root
 from ftui.data.sources import decode, read_table
 from ftui.data.tabular import LABEL_NAMES, TEXT_NAMES, _by_name, _text_by_shape
 from ftui.errors import FtuiError
+from ftui.vocab import TaskName
 
 TREC_LABEL = re.compile(r"^[A-Za-z]+:[A-Za-z_]+$")  # "DESC:manner How did ..." (a labelled TREC line)
 
@@ -39,9 +40,9 @@ def read_unlabelled(task, path: Path, text_column: str | None = None) -> Unlabel
     is left to classify)."""
     name = str(getattr(task, "name", task) or "").strip().lower()
     path = Path(path)
-    if name == "text":
+    if name == TaskName.TEXT:
         batch = _texts(path, text_column)
-    elif name in ("image", "audio"):
+    elif name in (TaskName.IMAGE, TaskName.AUDIO):
         batch = _files(path, name)
     else:
         raise FtuiError("unknown_task", task=name, tasks="text, image, audio")
@@ -136,7 +137,7 @@ def _files(path: Path, kind: str) -> UnlabelledBatch:
 
 def _skip_code(kind: str, reason: str) -> str:
     """The message code of a skip reason (audio's corrupt/duplicate have their own sentences)."""
-    if kind == "audio" and reason in ("corrupt", "duplicate"):
+    if kind == TaskName.AUDIO and reason in ("corrupt", "duplicate"):
         return f"skip_audio_{reason}"
     return f"skip_{reason}"
 
@@ -153,7 +154,7 @@ def _problem_finder(kind: str):
     """file -> None, or why it cannot be predicted: the same check a training upload of `kind` gets."""
     from ftui.data.files import SkipFile
 
-    if kind == "image":
+    if kind == TaskName.IMAGE:
         from ftui.data.images import IMAGES as checked
     else:
         from ftui.data.audio import SOUNDS as checked

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftui.config import TrainOptions
+from ftui.vocab import TaskName
 
 CPU_BATCH = 16  # on a CPU larger batches gain little per sample and cost steps (fewer updates per epoch)
 # Below this many pictures per batch, batch-norm statistics are too noisy to update. Measured at batch 16
@@ -55,11 +56,11 @@ def decide(options: TrainOptions, ctx: Context) -> tuple[TrainOptions, list[Choi
     if o.label_smoothing is None:
         choose("label_smoothing", 0.1 if ctx.n_classes > 2 else 0.0,
                "softens over-confident targets" if ctx.n_classes > 2 else "off for two classes")
-    if ctx.task == "text" and o.pooling == "auto":
+    if ctx.task == TaskName.TEXT and o.pooling == "auto":
         from ftui.models.text_classifier import DEFAULT_POOLING  # torch at import: only when deciding a text run
 
         choose("pooling", DEFAULT_POOLING, "as sentence encoders are pretrained")
-    if ctx.task == "image":
+    if ctx.task == TaskName.IMAGE:
         _decide_image(o, ctx, choose)
     resolved = dataclasses.replace(o, **{c.name: c.value for c in choices})
     return resolved, choices

@@ -30,6 +30,7 @@ from ftui.errors import FtuiError
 from ftui.messages import describe
 from ftui.models.catalog import ModelSource
 from ftui.runs.store import RunStore, read_json, read_jsonl, read_status, write_json_atomic
+from ftui.vocab import RunState
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class JobManager:
         Returns the config the run continues with."""
         run_dir = Path(run_dir).resolve()
         if self.is_active(run_dir):
-            raise FtuiError("run_active", run_id=run_dir.name, state=read_status(run_dir).get("state", "queued"))
+            raise FtuiError("run_active", run_id=run_dir.name, state=read_status(run_dir).get("state", RunState.QUEUED))
         extra = whole_number(extra_epochs)
         if extra is None or extra < 0 or config.epochs + extra > MAX_EPOCHS:
             raise FtuiError("bad_epochs", value=extra_epochs, maximum=MAX_EPOCHS - config.epochs)
@@ -99,8 +100,8 @@ class JobManager:
             if self._closing:
                 raise RuntimeError("JobManager is shut down")
             if run_dir in self._jobs:
-                raise FtuiError("run_active", run_id=run_dir.name, state="queued")
-            job.status.set(state="queued", error=None, queued=time.time(), **status)
+                raise FtuiError("run_active", run_id=run_dir.name, state=RunState.QUEUED)
+            job.status.set(state=RunState.QUEUED, error=None, queued=time.time(), **status)
             self._jobs[run_dir] = job
             self._queue.append(job)
             if len(self._workers) < self.max_concurrent:
@@ -152,7 +153,7 @@ class JobManager:
         state = status.get("state", "unknown")
         started, ended = status.get("started"), status.get("ended")
         earlier = float(status.get("earlier_s") or 0.0)  # before a resume
-        if started and state == "running":
+        if started and state == RunState.RUNNING:
             elapsed = earlier + time.time() - started
         elif started and ended:
             elapsed = earlier + ended - started
@@ -164,7 +165,7 @@ class JobManager:
             "step": int(status.get("step") or 0),
             "total_steps": status.get("total_steps"),
             "epoch": status.get("epoch"),
-            "eta_s": status.get("eta_s") if state == "running" else (0.0 if state == "finished" else None),
+            "eta_s": status.get("eta_s") if state == RunState.RUNNING else (0.0 if state == RunState.FINISHED else None),
             "samples_per_second": status.get("samples_per_second"),
             "elapsed_s": None if elapsed is None else round(elapsed, 1),
             "error": status.get("error"),
@@ -213,7 +214,7 @@ class JobManager:
         the worker thread itself never dies of it."""
         sink = FanOut(JsonlSink(job.run_dir / "metrics.jsonl"), job.memory, job.status)
         # "running" at once: importing torch and loading the model take seconds before RunStarted.
-        job.status.set(state="running", started=time.time())
+        job.status.set(state=RunState.RUNNING, started=time.time())
         try:
             from ftui.engine.loop import train  # torch: imported by the first job, not by the web app
             from ftui.tasks import get_task
@@ -233,7 +234,7 @@ class JobManager:
 
     def _record_cancelled_while_queued(self, job: _Job) -> None:
         FanOut(JsonlSink(job.run_dir / "metrics.jsonl"), job.status).emit(
-            RunFinished(state="stopped", step=job.start_step, elapsed_s=0.0))
+            RunFinished(state=RunState.STOPPED, step=job.start_step, elapsed_s=0.0))
 
 
 def read_train_data(run_dir: Path):

@@ -39,6 +39,7 @@ from ftui.engine.steps import auto_evals_per_epoch, auto_log_every, eval_points,
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Task
+from ftui.vocab import RunState
 
 
 @dataclass
@@ -281,7 +282,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
     # (unless nothing was learned yet). With evaluations, model/ already holds the best.
     if pos.best is None and not head_only and (step > 0 or not stopped):
         export_model(task, model.to("cpu").eval(), built.processor, data.labels, out_dir)
-    state = "stopped" if stopped else "finished"
+    state = RunState.STOPPED if stopped else RunState.FINISHED
     elapsed = time.time() - start
     sink.emit(RunFinished(state=state, step=step, elapsed_s=elapsed, stopped_early=stopped_early))
     best = pos.best

@@ -13,6 +13,7 @@ import random
 import torch
 
 from ftui.config import TrainOptions
+from ftui.vocab import TaskName
 
 
 def seed_everything(seed: int) -> None:
@@ -47,7 +48,7 @@ def compile_for_gpu(model: torch.nn.Module, device: torch.device, task: str) -> 
     unbucketed input; on a CPU it does not pay for its compile time on runs of minutes. In place
     (nn.Module.compile), so state_dict names stay the same; a graph dynamo cannot compile runs eagerly
     (suppress_errors) rather than failing the run."""
-    if device.type != "cuda" or task != "text" or not hasattr(model, "compile"):
+    if device.type != "cuda" or task != TaskName.TEXT or not hasattr(model, "compile"):
         return False
     import torch._dynamo
 

@@ -20,6 +20,7 @@ from typing import Protocol
 from ftui.engine.events import (EvalLogged, Event, PreflightMeasured, RecipeChosen, RunFailed, RunFinished,
                                 RunStarted, StageProgress, StepLogged, drop_after, to_record)
 from ftui.runs.store import read_jsonl, read_status, write_json_atomic
+from ftui.vocab import RunState
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class StatusSink:
             force = True
             if isinstance(event, RunStarted):
                 start, total = event.start_step, max(1, event.total_steps)
-                s.update(state="running", started=event.time, ended=None, error=None, progress=start / total,
+                s.update(state=RunState.RUNNING, started=event.time, ended=None, error=None, progress=start / total,
                          step=start, total_steps=event.total_steps, epochs=event.epochs,
                          epoch=round(start / max(1, event.steps_per_epoch), 4), eta_s=None,
                          samples_per_second=None, n_train=event.n_train, n_validation=event.n_validation,
@@ -154,10 +155,10 @@ class StatusSink:
                     s["saved_model"] = "best"
                 elif event.step > 0:
                     s["saved_model"] = "last"
-                if event.state == "finished":
+                if event.state == RunState.FINISHED:
                     s["progress"] = 1.0
             elif isinstance(event, RunFailed):
-                s.update(state="failed", ended=time.time(), eta_s=None,
+                s.update(state=RunState.FAILED, ended=time.time(), eta_s=None,
                          error={"code": event.code, "message": event.message})
             else:
                 force = False

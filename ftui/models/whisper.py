@@ -40,7 +40,6 @@ DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 SAMPLE_RATE = 16_000
 FRAMES_PER_SECOND = 100  # log-mel hop of 10 ms
 POSITIONS_PER_SECOND = 50  # the encoder's second conv has stride 2
-DEFAULT_CLIP_SECONDS = 3.0
 
 
 def source_file() -> Path:

@@ -18,11 +18,10 @@ from pathlib import Path
 
 from ftui.config import RunConfig
 from ftui.errors import FtuiError
+from ftui.vocab import ACTIVE_STATES, RunState, UPLOAD_ID
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
-UPLOAD_ID = re.compile(r"^u-[0-9a-f]{16}$")
 OWNER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-ACTIVE_STATES = ("queued", "running")
 DEFAULT_OWNER = "local"
 
 
@@ -79,7 +78,7 @@ class RunStore:
             except FileExistsError:
                 continue
         write_json_atomic(run_dir / "config.json", config.to_dict())
-        write_json_atomic(run_dir / "status.json", {"state": "queued", "progress": 0.0, "created": time.time(),
+        write_json_atomic(run_dir / "status.json", {"state": RunState.QUEUED, "progress": 0.0, "created": time.time(),
                                                     "error": None})
         return run_id, run_dir
 
@@ -126,8 +125,8 @@ class RunStore:
                 # It ended when its status was last written (every logged step), not now: the app may
                 # have been down for hours, and a resumed run's duration counts from here.
                 last_write = status_file.stat().st_mtime
-                update_status(status_file.parent, state="interrupted", ended=last_write,
-                              error={"code": "interrupted", "message": "The app stopped while this run was active."})
+                update_status(status_file.parent, state=RunState.INTERRUPTED, ended=last_write,
+                              error={"code": RunState.INTERRUPTED, "message": "The app stopped while this run was active."})
                 found.append(status_file.parent)
         return found
 

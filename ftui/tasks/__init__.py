@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ftui.errors import FtuiError
 from ftui.tasks.base import Built, Task
+from ftui.vocab import TaskName
 
 __all__ = ["Built", "Task", "get_task", "task_names"]
 
@@ -25,7 +26,7 @@ def _audio() -> Task:
     return AudioTask()
 
 
-_FACTORIES = {"text": _text, "image": _image, "audio": _audio}
+_FACTORIES = {TaskName.TEXT: _text, TaskName.IMAGE: _image, TaskName.AUDIO: _audio}
 
 
 def task_names() -> list[str]:

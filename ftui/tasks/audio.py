@@ -20,13 +20,13 @@ from typing import Any
 from ftui.config import DataOptions, TrainOptions
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Built, HeadSplit
+from ftui.vocab import DEFAULT_CLIP_SECONDS, TaskName
 
-DEFAULT_CLIP_SECONDS = 3.0
 PROFILE_MAX = 2000  # clips whose headers are read for the duration profile (an even sample beyond that)
 
 
 class AudioTask:
-    name = "audio"
+    name = TaskName.AUDIO
 
     def read(self, path: Path, options: DataOptions):
         from ftui.data.audio import load_audio_examples  # soundfile + numpy only; no torch

@@ -20,6 +20,7 @@ import torch
 
 from ftui.errors import FtuiError
 from ftui.tasks.base import epoch_seed
+from ftui.vocab import DEFAULT_CLIP_SECONDS
 
 SETTINGS_FILE = "ftui_audio.json"
 FEATURE_CHUNK = 64  # clips per feature-extractor call: bounded memory on long lists
@@ -33,7 +34,7 @@ class AudioPreprocessing:
     """What a backbone expects; saved with the tuned model (ftui_audio.json) so prediction matches training."""
 
     sampling_rate: int = 16_000
-    clip_seconds: float = 3.0
+    clip_seconds: float = DEFAULT_CLIP_SECONDS
     extractor: Any = field(default=None, repr=False, compare=False)  # a transformers feature extractor
 
     @property

@@ -22,6 +22,7 @@ from ftui.config import DataOptions, TrainOptions
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Built
+from ftui.vocab import TaskName
 
 PROFILE_MAX = 2000  # photos whose headers are read for the size profile (an even sample beyond that)
 
@@ -33,7 +34,7 @@ LITE = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}  # x/127.5 - 1: how Eff
 
 
 class ImageTask:
-    name = "image"
+    name = TaskName.IMAGE
 
     def read(self, path: Path, options: DataOptions):
         from ftui.data.images import load_image_examples  # PIL only; no torch

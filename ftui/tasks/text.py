@@ -17,10 +17,11 @@ from ftui.config import DataOptions, TrainOptions
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Built, HeadSplit
+from ftui.vocab import TaskName
 
 
 class TextTask:
-    name = "text"
+    name = TaskName.TEXT
 
     def read(self, path: Path, options: DataOptions):
         from ftui.data.tabular import load_text_examples  # the data layer; no torch

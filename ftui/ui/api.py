@@ -28,12 +28,12 @@ from gradio.utils import get_upload_folder
 from ftui.errors import FtuiError
 from ftui.messages import describe
 from ftui.runs.store import DEFAULT_OWNER, safe_filename
+from ftui.vocab import TaskName, UPLOAD_ID
 
 if TYPE_CHECKING:  # importing Services at runtime would pull the engine (and torch) into the UI
     from ftui.services import Services
 
 log = logging.getLogger(__name__)
-UPLOAD_ID = re.compile(r"^u-[0-9a-f]{16}$")
 ERROR_CODE = re.compile(r"\(error code: ([a-z_]+)\)\s*$")
 HEAVY_CONCURRENCY = 2  # inspect/start/predict share the 2 CPU cores with training; status calls are free
 DOWNLOADS = "ftui-downloads"  # inside Gradio's upload folder: where files handed to clients are copied
@@ -151,7 +151,7 @@ class PublicApi:
         path, name = uploaded_file(dataset)
         return self.services.accept_upload(owner, path, name)
 
-    def list_models(self, task: str = "text", request: gr.Request = None) -> list[dict]:
+    def list_models(self, task: str = TaskName.TEXT, request: gr.Request = None) -> list[dict]:
         """Backbones offered for `task` ("text"); the one with "default": true is used when unsure."""
         with api_errors():
             return self.services.list_models(task)

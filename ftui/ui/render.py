@@ -10,8 +10,8 @@ import math
 
 import pandas as pd
 
-ACTIVE_STATES = ("queued", "running")
-DONE_STATES = ("finished", "stopped")  # states that leave a usable model behind
+from ftui.vocab import ACTIVE_STATES, DONE_STATES, RunState, TaskName
+
 TRAIN_SERIES = "training loss"
 VALIDATION_SERIES = ("validation loss", "validation accuracy")
 
@@ -83,7 +83,7 @@ def progress_html(snap: dict | None) -> str:
         return '<div class="ftui-progress ftui-idle">No run yet: prepare data, then press Train.</div>'
     state = snap.get("state") or "unknown"
     progress = min(max(float(snap.get("progress") or 0.0), 0.0), 1.0)
-    if state == "finished":
+    if state == RunState.FINISHED:
         progress = 1.0
     facts = []
     if snap.get("total_steps"):
@@ -97,7 +97,7 @@ def progress_html(snap: dict | None) -> str:
     elif snap.get("elapsed_s") is not None:
         facts.append(f"took {format_duration(snap['elapsed_s'])}" if state not in ACTIVE_STATES
                      else f"{format_duration(snap['elapsed_s'])} so far")
-    if state == "running" and snap.get("stage") == "features" and snap.get("stage_total"):
+    if state == RunState.RUNNING and snap.get("stage") == "features" and snap.get("stage_total"):
         facts.insert(0, f"head first: the frozen backbone reads every example "
                         f"({snap.get('stage_done') or 0} / {snap['stage_total']})")
     text = " · ".join(facts) or html.escape(state)
@@ -115,21 +115,21 @@ def state_markdown(snap: dict | None) -> str:
     state = snap.get("state")
     best = snap.get("best_accuracy")
     best_text = f" Best validation accuracy: **{best * 100:.1f}%**." if isinstance(best, (int, float)) else ""
-    if state == "queued":
+    if state == RunState.QUEUED:
         return f"{run} is waiting for a free training slot."
-    if state == "running":
+    if state == RunState.RUNNING:
         ready = " The model so far can already predict (Predict tab)." if snap.get("saved_model") else ""
         return f"{run} is training.{best_text}{ready}"
     saved = saved_model_text(snap)
-    if state == "finished":
+    if state == RunState.FINISHED:
         early = " It stopped early: validation accuracy had stopped improving." if snap.get("stopped_early") else ""
         return f"{run} finished.{early}{best_text}{saved} Try it on the Predict tab."
-    if state == "stopped":
+    if state == RunState.STOPPED:
         return f"{run} was stopped; the model learned so far was kept.{best_text}{saved} It can be resumed (Runs tab)."
-    if state == "interrupted":
+    if state == RunState.INTERRUPTED:
         return (f"{run} was interrupted because the app stopped while it was training; "
                 "resume it from its last checkpoint on the Runs tab.")
-    if state == "failed":
+    if state == RunState.FAILED:
         error = snap.get("error") or {}
         return f"{run} failed: {error.get('message') or error.get('code') or 'unknown error'}"
     return f"{run}: {state}"
@@ -236,7 +236,7 @@ def summary_markdown(summary: dict | None) -> str:
         if summary.get("n_skipped"):
             line += f"; {summary['n_skipped']} file(s) skipped (listed below)"
         line += "."
-    elif summary.get("kind") == "audio":
+    elif summary.get("kind") == TaskName.AUDIO:
         line = f"**{name}**: {n} clips in {k} classes"
         if summary.get("n_validation"):
             line += f", plus {summary['n_validation']} validation clips from its own `val/` folder"
@@ -303,7 +303,7 @@ def predict_choices(runs: list[dict]) -> list[tuple[str, str]]:
     """(label, run_id) for runs that have a model to predict with, newest first (list_runs order): ended
     runs, and running ones whose head-first stage already saved a model."""
     return [(run_label(r), r["run_id"]) for r in runs
-            if r.get("state") in DONE_STATES or (r.get("state") == "running" and r.get("saved_model"))]
+            if r.get("state") in DONE_STATES or (r.get("state") == RunState.RUNNING and r.get("saved_model"))]
 
 
 def runs_frame(runs: list[dict]) -> pd.DataFrame:

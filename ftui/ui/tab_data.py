@@ -15,6 +15,7 @@ import gradio as gr
 from ftui.errors import FtuiError
 from ftui.ui import media, render
 from ftui.ui.api import error_message, owner_of
+from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
     from ftui.services import Services
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 TABLE_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".xlsx", ".txt"]
 FILE_TYPES = [*TABLE_TYPES, ".zip"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
-EXAMPLE_FILES = {"text": EXAMPLES / "sms_spam_sample.csv", "image": EXAMPLES / "ants_bees_sample.zip",
-                 "audio": EXAMPLES / "spoken_digits_sample.zip"}
+EXAMPLE_FILES = {TaskName.TEXT: EXAMPLES / "sms_spam_sample.csv", TaskName.IMAGE: EXAMPLES / "ants_bees_sample.zip",
+                 TaskName.AUDIO: EXAMPLES / "spoken_digits_sample.zip"}
 DEFAULT_VAL_FRACTION = 0.2
 THUMBNAILS_PER_CLASS = 6
 PLAYERS = 3  # sample clips playable at once (of the class picked)
@@ -102,8 +103,8 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         try:
             task = services.upload_task(owner, upload_id)
         except FtuiError:
-            task = "text"
-        is_text = task == "text"
+            task = TaskName.TEXT
+        is_text = task == TaskName.TEXT
         layout = (gr.update(visible=is_text), gr.update(visible=not is_text))
         try:
             result = services.inspect_dataset(owner, task, None, options, upload_id=upload_id)
@@ -130,9 +131,9 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                 table, render.class_histogram(result.get("class_counts")),
                 gr.update(choices=columns, value=result.get("text_column")) if is_text else gr.skip(),
                 gr.update(choices=columns, value=result.get("label_column")) if is_text else gr.skip(),
-                layout[0], gr.update(visible=task == "image",
-                                     value=thumbnails(result.get("samples")) if task == "image" else None),
-                *(listening(result.get("samples")) if task == "audio" else quiet))
+                layout[0], gr.update(visible=task == TaskName.IMAGE,
+                                     value=thumbnails(result.get("samples")) if task == TaskName.IMAGE else None),
+                *(listening(result.get("samples")) if task == TaskName.AUDIO else quiet))
 
     def accept_and_inspect(path, name, val_fraction, validation_upload, request: gr.Request) -> tuple:
         owner = owner_of(request)
@@ -207,9 +208,9 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
     private = {"api_visibility": "private"}
     file.upload(on_upload, [file, val_fraction, validation_upload], shown, **private)
     file.clear(on_clear, None, shown, **private)
-    example.click(example_handler("text"), [val_fraction, validation_upload], [*shown, file], **private)
-    example_images.click(example_handler("image"), [val_fraction, validation_upload], [*shown, file], **private)
-    example_audio.click(example_handler("audio"), [val_fraction, validation_upload], [*shown, file], **private)
+    example.click(example_handler(TaskName.TEXT), [val_fraction, validation_upload], [*shown, file], **private)
+    example_images.click(example_handler(TaskName.IMAGE), [val_fraction, validation_upload], [*shown, file], **private)
+    example_audio.click(example_handler(TaskName.AUDIO), [val_fraction, validation_upload], [*shown, file], **private)
     listen_class.input(lambda label, found: clips(found.get(label)), [listen_class, samples], players, **private)
     reinspect = [upload, text_column, label_column, val_fraction, validation_upload]
     text_column.input(on_options, reinspect, shown, **private)

@@ -18,6 +18,7 @@ from ftui.errors import FtuiError
 from ftui.ui import media, render_runs
 from ftui.ui.api import error_message, owner_of, served_file
 from ftui.ui.tab_data import FILE_TYPES
+from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
     from ftui.services import Services
@@ -104,7 +105,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
             return (None, render_runs.evaluation_markdown(None), NO_CONFUSION, NO_PER_CLASS, None, *cleared_cell())
         frame = render_runs.confusion_frame(result.get("confusion"), result.get("labels"))
         state = {"run_id": result.get("run_id"), "name": result.get("name"), "labels": result.get("labels"),
-                 "confusion": result.get("confusion"), "task": result.get("task") or "text"}
+                 "confusion": result.get("confusion"), "task": result.get("task") or TaskName.TEXT}
         return (state, render_runs.evaluation_markdown(result), render_runs.style_confusion(frame),
                 render_runs.per_class_frame(result.get("per_class")), picture(result.get("confusion_png")),
                 *cleared_cell())
@@ -193,11 +194,11 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
         text = render_runs.cell_markdown(true, pred, count, len(rows))
         table = gr.update(value=render_runs.examples_frame(rows), visible=True)
         task = state.get("task")
-        pictures = pictures_of(owner, rows) if task == "image" else None
-        sounds = sounds_of(owner, rows) if task == "audio" else []
+        pictures = pictures_of(owner, rows) if task == TaskName.IMAGE else None
+        sounds = sounds_of(owner, rows) if task == TaskName.AUDIO else []
         players_updates = [gr.update(visible=i < len(sounds), value=sounds[i][0] if i < len(sounds) else None,
                                      label=sounds[i][1] if i < len(sounds) else None) for i in range(len(players))]
-        return (text, table, gr.update(visible=task == "image", value=pictures), gr.update(visible=bool(sounds)),
+        return (text, table, gr.update(visible=task == TaskName.IMAGE, value=pictures), gr.update(visible=bool(sounds)),
                 *players_updates)
 
     def inside_owner(owner: str, path) -> Path | None:

@@ -11,6 +11,7 @@ from ftui.errors import FtuiError
 from ftui.ui import render
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_train import TrainTab
+from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
     from ftui.services import Services
@@ -62,14 +63,14 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
 
     def task_of_run(owner: str, run_id) -> str:
         try:
-            return services.run_config(owner, run_id).get("task", "text") if run_id else "text"
+            return services.run_config(owner, run_id).get("task", TaskName.TEXT) if run_id else TaskName.TEXT
         except FtuiError:
-            return "text"
+            return TaskName.TEXT
 
     def on_run(run_id, request: gr.Request):
         """run.change: [run] -> [text, image, sound]: the input that fits the run's task."""
         task = task_of_run(owner_of(request), run_id)
-        return gr.update(visible=task == "text"), gr.update(visible=task == "image"), gr.update(visible=task == "audio")
+        return gr.update(visible=task == TaskName.TEXT), gr.update(visible=task == TaskName.IMAGE), gr.update(visible=task == TaskName.AUDIO)
 
     def on_predict(run_id, text_value, image_path, sound_path, request: gr.Request):
         """predict.click / text.submit / image.change / sound.change: [run, text, image, sound] -> [label, status]."""
@@ -78,10 +79,10 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
             return gr.skip(), "Choose a trained run first."
         owner = owner_of(request)
         task = task_of_run(owner, run_id)
-        value = {"image": image_path, "audio": sound_path}.get(task, text_value)
+        value = {TaskName.IMAGE: image_path, TaskName.AUDIO: sound_path}.get(task, text_value)
         if not value:
-            return None, {"image": "Give a picture (upload one or use the webcam).",
-                          "audio": "Give a sound (upload a file or record one)."}.get(task, "Type a text to classify.")
+            return None, {TaskName.IMAGE: "Give a picture (upload one or use the webcam).",
+                          TaskName.AUDIO: "Give a sound (upload a file or record one)."}.get(task, "Type a text to classify.")
         try:
             probabilities = services.predict(owner, run_id, value, top_k=TOP_K)
         except FtuiError as err:

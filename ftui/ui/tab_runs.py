@@ -18,6 +18,7 @@ from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_data import DataTab
 from ftui.ui.tab_evaluate import downloadable
 from ftui.ui.tab_train import TrainTab
+from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
     from ftui.services import Services
@@ -236,7 +237,7 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
                        "choose the data again on the Data tab.")
             return (gr.skip(), gr.skip(), gr.skip(), gr.Tabs(selected="train"),
                     f"Settings of `{run_id}` copied into Train; its data is gone.")
-        upload = {"upload_id": upload_id, "name": name, "task": config.get("task") or "text", "ok": True,
+        upload = {"upload_id": upload_id, "name": name, "task": config.get("task") or TaskName.TEXT, "ok": True,
                   "error": None, "text_column": data_options.get("text_column"),
                   "label_column": data_options.get("label_column")}
         return (upload, data_options.get("validation_upload"), data_options.get("val_fraction", gr.skip()),

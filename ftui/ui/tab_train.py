@@ -16,6 +16,7 @@ from ftui.errors import FtuiError
 from ftui.ui import render
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_data import DataTab, data_options
+from ftui.vocab import DEFAULT_CLIP_SECONDS, DEFAULT_EPOCHS, TASKS, TaskName
 
 if TYPE_CHECKING:
     from ftui.services import Services
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 # The one place the UI's starting values live. A catalog entry's own "learning_rate"/"epochs"
 # (recommended for that backbone) replaces them when that model is picked.
 DEFAULT_LEARNING_RATE = 5e-5
-DEFAULT_EPOCHS = 3
 TRAIN_DEFAULTS = TrainOptions()  # batch size, max length, ... : the config's own defaults
 POLL_SECONDS = 1.0
 SETTLE_TICKS = 3  # ticks that re-send the charts after a run ended (see `show`)
@@ -41,7 +41,6 @@ class TrainTab:
     advanced_outputs: list | None = None
 
 
-TASKS = ("text", "image", "audio")
 
 
 RECIPES = [("Head first, then everything (recommended)", "head_first"),
@@ -64,15 +63,15 @@ def build_options(task: str, data: dict, values: dict) -> dict:
     smoothing = values.get("label_smoothing")
     options["label_smoothing"] = None if smoothing in (None, "", "auto") else smoothing
     options["early_stopping_patience"] = values.get("early_stopping_patience") or 0
-    if task == "image":
+    if task == TaskName.IMAGE:
         options.update(image_size=values.get("image_size"), augment=values.get("augment", True),
                        crop_scale=values.get("crop_scale") or None,
                        freeze_batchnorm={"yes": True, "no": False}.get(values.get("freeze_batchnorm")))
-    elif task == "audio":
+    elif task == TaskName.AUDIO:
         options.update(clip_seconds=values.get("clip_seconds"), augment=values.get("augment", True))
     else:
         options.update(max_length=values.get("max_length"), pooling=values.get("pooling") or "auto")
-    if task != "text":
+    if task != TaskName.TEXT:
         options.pop("text_column", None), options.pop("label_column", None)
     return options
 
@@ -115,8 +114,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         except FtuiError as err:  # a broken catalog must not keep the app from starting: say it
             models_of[task], catalog_problem = [], error_message(err)
     choices_of = {task: model_choices(models_of[task]) for task in TASKS}
-    choices, default_model = choices_of["text"]
-    models = models_of["text"]
+    choices, default_model = choices_of[TaskName.TEXT]
+    models = models_of[TaskName.TEXT]
     start_lr, start_epochs = recommended(models, default_model)
 
     with gr.Tab("2 · Train", id="train", elem_id="tab-train"):
@@ -164,7 +163,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                 freeze_bn = gr.Dropdown(AUTO_CHOICES, value="auto", label="Keep batch-norm statistics",
                                         elem_id="freeze-bn")
             with gr.Row(visible=False) as audio_row:
-                clip_seconds = gr.Slider(0.5, 10, value=3, step=0.5, label="Clip length (seconds)",
+                clip_seconds = gr.Slider(0.5, 10, value=DEFAULT_CLIP_SECONDS, step=0.5, label="Clip length (seconds)",
                                          elem_id="clip-seconds",
                                          info="Each clip is cut to its first seconds or padded with silence; "
                                               "shorter is faster.")
@@ -275,7 +274,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             return "Choose a training file on the Data tab first (or use the example dataset)."
         if not upload.get("ok"):
             return upload.get("error") or "Fix the problems shown on the Data tab first."
-        task = upload.get("task") or "text"
+        task = upload.get("task") or TaskName.TEXT
         data_part = data_options(values[data.text_column], values[data.label_column], values[data.val_fraction],
                                  values[data.validation_upload])
         options = build_options(task, data_part, {name: values[widget] for name, widget in form.items()})
@@ -343,11 +342,11 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         """Updates for `per_task`: the task's models (keeping a still valid choice), and the settings
         that apply to it (token length for texts; size, augmentation for images; clip length for audio;
         head-only for images and audio)."""
-        task_choices, task_default = choices_of.get(task, choices_of["text"])
+        task_choices, task_default = choices_of.get(task, choices_of[TaskName.TEXT])
         valid = any(value == model_value for _, value in task_choices)
         return (gr.update(choices=task_choices, value=model_value if valid else task_default),
-                gr.update(visible=task == "text"), gr.update(visible=task == "text"), gr.update(visible=task == "image"),
-                gr.update(visible=task == "audio"), gr.update(visible=task != "text"))
+                gr.update(visible=task == TaskName.TEXT), gr.update(visible=task == TaskName.TEXT), gr.update(visible=task == TaskName.IMAGE),
+                gr.update(visible=task == TaskName.AUDIO), gr.update(visible=task != TaskName.TEXT))
 
     def restore(run_id, request: gr.Request):
         """demo.load: [current_run] -> settings. After a reload the model, learning rate and epochs show
@@ -360,8 +359,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             config = None
         if not config:
             return tuple(gr.skip() for _ in settings)
-        task = config.get("task", "text")
-        in_catalog = any(value == config.get("model") for _, value in choices_of.get(task, choices_of["text"])[0])
+        task = config.get("task", TaskName.TEXT)
+        in_catalog = any(value == config.get("model") for _, value in choices_of.get(task, choices_of[TaskName.TEXT])[0])
         model_update, *rows = task_view(task, config.get("model"))
         return (model_update, "" if in_catalog else config.get("model", ""), config.get("learning_rate"),
                 config.get("epochs"), *rows)
@@ -373,7 +372,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     def on_task(upload, model_value, lr, n_epochs):
         """upload.change: [upload, model, learning_rate, epochs] -> [*per_task, learning_rate, epochs].
         The models follow the data's task; the recommended lr/epochs come with a newly picked model."""
-        task = (upload or {}).get("task") or "text"
+        task = (upload or {}).get("task") or TaskName.TEXT
         updates = task_view(task, model_value)
         new_model = updates[0].get("value")
         if new_model == model_value:
@@ -413,7 +412,7 @@ def widget_values(t: dict, names: list[str]) -> tuple:
     freeze = t.get("freeze_batchnorm")
     smoothing = t.get("label_smoothing")
     special = {"recipe": recipe, "freeze_batchnorm": "auto" if freeze is None else ("yes" if freeze else "no"),
-               "clip_seconds": t.get("clip_seconds") or 3, "pooling": t.get("pooling") or "auto",
+               "clip_seconds": t.get("clip_seconds") or DEFAULT_CLIP_SECONDS, "pooling": t.get("pooling") or "auto",
                "label_smoothing": "auto" if smoothing is None else f"{smoothing:g}",
                "head_lr_multiplier": t.get("head_lr_multiplier") or 0, "crop_scale": t.get("crop_scale") or 0}
     return tuple(special[name] if name in special else t.get(name) for name in names)
