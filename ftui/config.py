@@ -45,6 +45,7 @@ class TrainOptions:
     head_first: bool = True  # fit the new head on the frozen backbone's features, then fine-tune everything
     pooling: str = "auto"  # texts: "mean" or "cls" (first token); auto: how the encoder was pretrained
     label_smoothing: float | None = None  # 0-0.5; None: auto
+    layer_decay: float | None = None  # each block deeper than the next learns this much slower (0.5-1); None: auto
     freeze_batchnorm: bool | None = None  # images: keep the pretrained batch-norm statistics; None: auto
     clip_seconds: float = 0  # audio: seconds fed to the model (longer clips cut, shorter padded); 0: the model's own
     early_stopping_patience: int = 0  # stop after this many evaluations without a better validation score; 0: off
@@ -115,6 +116,7 @@ class RunConfig:
             head_first=_flag("head_first", t.head_first),
             pooling=_choice("pooling", t.pooling, POOLINGS),
             label_smoothing=_auto(_ranged, "label_smoothing", t.label_smoothing, 0, 0.5),
+            layer_decay=_auto(_ranged, "layer_decay", t.layer_decay, 0.5, 1),
             freeze_batchnorm=None if t.freeze_batchnorm in (None, "", "auto") else _flag("freeze_batchnorm", t.freeze_batchnorm),
             clip_seconds=0.0 if t.clip_seconds in (None, "", 0) else _ranged("clip_seconds", t.clip_seconds, 0.5, 30),
             early_stopping_patience=_int("early_stopping_patience", t.early_stopping_patience, 0, 1000),

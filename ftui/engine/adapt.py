@@ -18,6 +18,7 @@ CPU_BATCH = 16  # on a CPU larger batches gain little per sample and cost steps 
 # (EfficientNet-Lite0, ants/bees at 128 px, 3 epochs): updating them beat keeping them, 0.876 vs 0.863
 # test accuracy with 244 photos and 0.889 vs 0.830 with 40.
 SMALL_BATCH_BN = 8
+LAYER_DECAY = 1.0  # layer-wise rate decay: off (see the closing note of the adaptive issue for the measurement)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def decide(options: TrainOptions, ctx: Context) -> tuple[TrainOptions, list[Choi
     if o.label_smoothing is None:
         choose("label_smoothing", 0.1 if ctx.n_classes > 2 else 0.0,
                "softens over-confident targets" if ctx.n_classes > 2 else "off for two classes")
+    if o.layer_decay is None:
+        choose("layer_decay", LAYER_DECAY, "every block at the same rate" if LAYER_DECAY == 1 else "lower blocks slower")
     if ctx.task == TaskName.TEXT and o.pooling == "auto":
         from ftui.models.text_classifier import DEFAULT_POOLING  # torch at import: only when deciding a text run
 

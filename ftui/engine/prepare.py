@@ -71,7 +71,7 @@ def prepare(config: RunConfig, task: Task, source: ModelSource, data: TrainData,
 def recipe_state(opts: TrainOptions) -> dict:
     """The decided options a resume must keep (the same batch size keeps the same steps per epoch)."""
     return {key: getattr(opts, key) for key in ("batch_size", "head_lr_multiplier", "label_smoothing", "pooling",
-                                                "image_size", "freeze_batchnorm", "crop_scale")}
+                                                "image_size", "freeze_batchnorm", "crop_scale", "layer_decay")}
 
 
 def _search_batch_size(task: Task, built, data: TrainData, train_ids: list[int], opts: TrainOptions,

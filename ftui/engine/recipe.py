@@ -80,17 +80,20 @@ def build_optimizer(model: torch.nn.Module, head: frozenset[str], lr: float, opt
     everything is what collapses MiniLM to a single class); a head fitted first does not (adapt.py).
     Biases and norm weights (1-D tensors) get no weight decay, as in BERT's original recipe.
     """
-    groups = {(h, d): [] for h in (False, True) for d in (False, True)}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            groups[(name in head, param.ndim >= 2)].append(param)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay_rate = float(getattr(opts, "layer_decay", None) or 1.0)
+    depth_of = layer_depths([n for n, _ in named]) if decay_rate < 1.0 else {n: 0 for n, _ in named}
+    top = max((depth_of[n] for n, _ in named if n not in head), default=0)  # the body's last block: full rate
+    groups: dict[tuple, list] = {}
+    for name, param in named:
+        groups.setdefault((name in head, param.ndim >= 2, depth_of[name]), []).append(param)
     param_groups = []
-    for (is_head, decay), params in groups.items():
-        if params:
-            multiplier = float(opts.head_lr_multiplier or 1.0) if is_head else 1.0
-            param_groups.append({"params": params, "lr": lr * multiplier,
-                                 "weight_decay": opts.weight_decay if decay else 0.0,
-                                 "name": f"{'head' if is_head else 'body'}{'' if decay else '_no_decay'}"})
+    for (is_head, decay, depth), params in sorted(groups.items(), key=lambda item: item[0]):
+        multiplier = float(opts.head_lr_multiplier or 1.0) if is_head else decay_rate ** (top - depth)
+        param_groups.append({"params": params, "lr": lr * multiplier,
+                             "weight_decay": opts.weight_decay if decay else 0.0,
+                             "name": f"{'head' if is_head else 'body'}{'' if decay else '_no_decay'}"
+                                     + (f"_depth{depth}" if top and not is_head else "")})
     try:
         # The fused kernel is ~10x faster than the default on CPU too (MiniLM: 0.02 s vs 0.2 s a step).
         return torch.optim.AdamW(param_groups, lr=lr, fused=True)
@@ -98,10 +101,28 @@ def build_optimizer(model: torch.nn.Module, head: frozenset[str], lr: float, opt
         return torch.optim.AdamW(param_groups, lr=lr)
 
 
+def layer_depths(names: list[str]) -> dict[str, int]:
+    """Each parameter's depth for layer-wise rate decay: 0 for embeddings and stems, i + 1 for the i-th
+    block (`layer.i`, `layers.i`, `_blocks.i`, `blocks.i`), the deepest + 1 for what follows the blocks."""
+    import re
+
+    block = re.compile(r"(?:^|\.)(?:layer|layers|_blocks|blocks)\.(\d+)\.")
+    found = {name: int(m.group(1)) + 1 for name in names if (m := block.search(name))}
+    last = max(found.values(), default=0)
+    out, seen_block = {}, False
+    for name in names:  # named_parameters order: stems before blocks, norms and poolers after
+        if name in found:
+            out[name], seen_block = found[name], True
+        else:
+            out[name] = last + 1 if seen_block else 0
+    return out
+
+
 def body_lr(optimizer) -> float:
-    """The pretrained body's current rate (the one the chart shows; the head's is a fixed multiple)."""
+    """The pretrained body's current rate, at its last block (the one the chart shows; the head's and, with
+    layer-wise decay, the lower blocks' are fixed multiples of it)."""
     groups = optimizer.param_groups
-    return next((g["lr"] for g in groups if g.get("name", "").startswith("body")), groups[0]["lr"])
+    return max((g["lr"] for g in groups if g.get("name", "").startswith("body")), default=groups[0]["lr"])
 
 
 def build_scheduler(optimizer, total_steps: int, warmup_ratio: float, start_step: int = 0):

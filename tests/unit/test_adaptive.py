@@ -248,3 +248,28 @@ def test_a_text_run_of_the_old_format_predicts_but_is_not_resumed(make_text_run,
         assert len(services.predict(None, run_dir.name, "a great movie")) == 2  # its own (untrained) labels
     finally:
         services.close()
+
+
+def test_layer_wise_decay_slows_the_lower_blocks():
+    from ftui.engine.recipe import build_optimizer, layer_depths
+
+    names = ["emb.weight", "enc.layer.0.w", "enc.layer.0.b", "enc.layer.1.w", "norm.weight", "classifier.weight"]
+    assert layer_depths(names) == {"emb.weight": 0, "enc.layer.0.w": 1, "enc.layer.0.b": 1, "enc.layer.1.w": 2,
+                                   "norm.weight": 3, "classifier.weight": 3}
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(10, 4)
+            self.layer = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(2)])
+            self.classifier = torch.nn.Linear(4, 2)
+
+    model = Tiny()
+    optimizer = build_optimizer(model, frozenset({"classifier.weight", "classifier.bias"}), 1e-3,
+                                TrainOptions(layer_decay=0.5, head_lr_multiplier=10.0))
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert rate[id(model.layer[1].weight)] == pytest.approx(1e-3)  # the last block: the full rate
+    assert rate[id(model.layer[0].weight)] == pytest.approx(5e-4) and rate[id(model.emb.weight)] == pytest.approx(2.5e-4)
+    assert rate[id(model.classifier.weight)] == pytest.approx(1e-2)
+    flat = build_optimizer(model, frozenset(), 1e-3, TrainOptions(layer_decay=1.0))
+    assert len(flat.param_groups) == 2  # no decay: body decay/no-decay only, as before
