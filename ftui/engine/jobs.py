@@ -58,6 +58,8 @@ class JobManager:
         self._jobs: dict[Path, _Job] = {}  # queued + running, by resolved run_dir
         self._workers: list[threading.Thread] = []
         self._closing = False
+        self.ready = threading.Event()  # cleared while the app warms the training stack up (Services.warm_up)
+        self.ready.set()
 
     # -- public -------------------------------------------------------------------------
     def submit(self, run_dir: Path, config: RunConfig, source: ModelSource) -> None:
@@ -216,6 +218,7 @@ class JobManager:
         # "running" at once: importing torch and loading the model take seconds before RunStarted.
         job.status.set(state=RunState.RUNNING, started=time.time())
         try:
+            self.ready.wait()  # a run pressed during start-up waits for the warm-up's imports, never races them
             from ftui.engine.loop import train  # torch: imported by the first job, not by the web app
             from ftui.tasks import get_task
 

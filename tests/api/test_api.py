@@ -226,7 +226,10 @@ def test_suggest_a_learning_rate(client, files, tiny_bert_dir):
                             api_name="/suggest_learning_rate")
     rates = [point["learning_rate"] for point in result["curve"]]
     assert len(rates) >= 5 and rates == sorted(rates)
-    assert result["suggested"] and rates[0] <= result["learning_rate"] <= rates[-1]
+    if result["suggested"]:  # a curve with a clear minimum (the usual case; the unit tests pin that rule down)
+        assert rates[0] <= result["learning_rate"] <= rates[-1]
+    else:  # a flat or jumpy curve: the catalog's rate, and the page says so
+        assert result["learning_rate"] == result["catalog_learning_rate"]
     assert result["seconds"] < 120 and result["ended_by"] in ("diverged", "time", "steps")
     expect_error("unknown_option", client.predict, "text", str(tiny_bert_dir), handle_file(files["big"]),
                  {"batch_sise": 8}, api_name="/suggest_learning_rate")

@@ -128,7 +128,7 @@ def test_a_bad_upload_says_what_is_wrong(page, app_url, tmp_path):
     page.wait_for_function("() => document.querySelectorAll(\"[data-testid='toast-text']\").length > 0")
     assert "PNG" in toasts.first.inner_text()  # the same sentence pops up as a warning
     open_tab(page, "2 · Train")
-    assert "problems to fix" in page.locator("#train-data").inner_text()
+    page.wait_for_function("() => document.querySelector('#train-data')?.innerText.includes('problems to fix')")
     before = toasts.count()
     page.click("#train-btn")  # nothing to train on: one more warning, and no run starts
     page.wait_for_function("n => document.querySelectorAll(\"[data-testid='toast-text']\").length > n", arg=before)
