@@ -20,14 +20,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from ftui.atomic import replacing, write_text_atomic
 from ftui.errors import FtuiError
 from ftui.runs.store import read_json, read_jsonl, write_json_atomic
 from ftui.vocab import TaskName
@@ -181,17 +180,8 @@ def _model_stamp(run_dir: Path) -> float | None:
         return None
 
 
-def _tmp(path: Path) -> Path:
-    """A private temp name next to `path` (two requests writing the same file never share one)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-
-
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = _tmp(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 # -- batch prediction ---------------------------------------------------------------------
@@ -202,15 +192,13 @@ def predict_batch(predictor, inputs: list, display_names: list[str], out_csv: Pa
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     labels = [str(x) for x in predictor.labels]
-    tmp = _tmp(out_csv)
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with replacing(out_csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["input", "predicted", "confidence"] + [f"p_{label}" for label in labels])
         for start, probabilities in _chunks(predictor, inputs, progress):
             for name, probs in zip(display_names[start:], probabilities):
                 best = max(range(len(labels)), key=probs.__getitem__)
                 writer.writerow([name, labels[best], f"{probs[best]:.6f}"] + [f"{p:.6f}" for p in probs])
-    os.replace(tmp, out_csv)  # appears complete or not at all
     return out_csv
 
 
@@ -259,7 +247,6 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], out_png: Path,
                         color="white" if top and count > top / 2 else "black")
     fig.tight_layout()
     out_png = Path(out_png)
-    tmp = _tmp(out_png)
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, out_png)
+    with replacing(out_png) as tmp:
+        fig.savefig(tmp, format="png")
     return out_png

@@ -18,13 +18,12 @@ The card's text (README.md of each ZIP) is written by ftui/model_card.py.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from ftui.atomic import replacing
 from ftui.config import RunConfig
 from ftui.data.split import read_split
 from ftui.errors import FtuiError, Issue
@@ -105,18 +104,15 @@ def write_onnx(model: Any, batches: list[dict], path: Path, *, dynamic_sequence:
     names = list(batches[0])
     axes = {0: "batch", 1: "sequence"} if dynamic_sequence else {0: "batch"}
     wrapped = _logits_module(model, names)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(3)}.tmp")
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with replacing(path) as tmp, torch.no_grad(), warnings.catch_warnings():
             # TracerWarnings and the exporter's deprecation notice: the parity check below is the real test
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapped, tuple(_trace_batch(batches[0], pad_id).values()), str(tmp),
                               input_names=names, output_names=["logits"], opset_version=opset, dynamo=False,
                               dynamic_axes={**{n: axes for n in names}, "logits": {0: "batch"}})
-        os.replace(tmp, path)
         model.eval()  # whatever the exporter restored: the reference logits below need dropout off
     except (RuntimeError, ValueError, TypeError, torch.onnx.errors.OnnxExporterError) as exc:
-        tmp.unlink(missing_ok=True)
         raise FtuiError("onnx_export_failed", run_id=path.stem, reason=" ".join(str(exc).split())[:300]) from exc
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -180,15 +176,10 @@ def _ready_config(run_dir: Path) -> RunConfig:
 
 
 def _write_zip(out: Path, files: list[tuple[Path, str]], texts: dict[str, str]) -> None:
-    """Write via a temp file + os.replace, so a half-written ZIP is never offered for download."""
+    """Written atomically (ftui/atomic.py), so a half-written ZIP is never offered for download."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(3)}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, text in texts.items():
-                archive.writestr(name, text)
-            for path, name in files:
-                archive.write(path, name)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in texts.items():
+            archive.writestr(name, text)
+        for path, name in files:
+            archive.write(path, name)

@@ -2,7 +2,7 @@
 
     checkpoints/last/
       model.safetensors    the weights and buffers (safetensors: no pickle)
-      trainer_state.pt     optimizer, scheduler and RNG states, saved with torch.save as plain tensors,
+      trainer_state.pt     optimizer and RNG states, saved with torch.save as plain tensors,
                            lists and numbers, and read back ONLY with torch.load(weights_only=True):
                            a checkpoint is a user file, and unpickling one could run code
       trainer_state.json   where training stands, readable without torch (the web app asks it):
@@ -32,7 +32,7 @@ from ftui.errors import FtuiError
 FORMAT = 1
 WEIGHTS, TRAINER, STATE = "model.safetensors", "trainer_state.pt", "trainer_state.json"
 STATE_KEYS = ("step", "epoch", "batch", "steps_per_epoch", "total_steps", "epochs")
-TRAINER_KEYS = ("step", "optimizer", "scheduler", "rng", "param_names", "param_shapes")
+TRAINER_KEYS = ("step", "optimizer", "rng", "param_names", "param_shapes")  # (older ones also hold a scheduler)
 
 
 def last_dir(run_dir: Path) -> Path:
@@ -59,7 +59,7 @@ def read_state(folder: Path) -> dict | None:
 
 
 # -- writing ------------------------------------------------------------------------------
-def save(folder: Path, model, optimizer, scheduler, state: dict) -> None:
+def save(folder: Path, model, optimizer, state: dict) -> None:
     """Write a complete checkpoint to `folder` (replacing the previous one only once it is whole)."""
     import torch
     from safetensors.torch import save_model
@@ -71,7 +71,7 @@ def save(folder: Path, model, optimizer, scheduler, state: dict) -> None:
     names, shapes = trained_parameters(model, optimizer)
     save_model(model, str(tmp / WEIGHTS))  # moves each tensor to the CPU; tied weights are stored once
     torch.save({"format": FORMAT, "step": int(state["step"]), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": capture_rng(), "param_names": names,
+                "rng": capture_rng(), "param_names": names,
                 "param_shapes": shapes}, tmp / TRAINER)
     (tmp / STATE).write_text(json.dumps({"format": FORMAT, **state}, indent=2), encoding="utf-8")
     replace_dir(tmp, folder)
@@ -105,7 +105,7 @@ def trained_parameters(model, optimizer) -> tuple[list[str], list[list[int]]]:
 class Checkpoint:
     folder: Path
     state: dict  # trainer_state.json
-    trainer: dict  # trainer_state.pt: optimizer, scheduler, rng, param_names, param_shapes
+    trainer: dict  # trainer_state.pt: optimizer, rng, param_names, param_shapes
 
     @property
     def weights(self) -> Path:

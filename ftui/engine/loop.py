@@ -32,7 +32,7 @@ from ftui.config import RunConfig, TrainOptions
 from ftui.engine import adapt, checkpoint, head as head_stage, preflight
 from ftui.engine.events import EvalLogged, PreflightMeasured, RecipeChosen, RunFinished, RunStarted, StepLogged
 from ftui.engine.prepare import prepare, recipe_state
-from ftui.engine.recipe import (autocast_context, body_lr, build_optimizer, build_scheduler, compile_for_gpu,
+from ftui.engine.recipe import (autocast_context, body_lr, build_optimizer, compile_for_gpu, set_learning_rates,
                                 pick_device, set_cpu_threads)
 from ftui.engine.sinks import Sink
 from ftui.engine.steps import auto_evals_per_epoch, auto_log_every, eval_points, evaluate, export_model, improves, logits_of
@@ -113,11 +113,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
         pos = Position(**{f.name: ckpt.state[f.name] for f in dataclasses.fields(Position) if f.name in ckpt.state})
         if ckpt.state["epochs"] != config.epochs:  # "train N more epochs": a fresh patience
             extended_from, pos.evals_without_improvement = ckpt.state["epochs"], 0
-    # An extension re-derives the schedule over the new total: from here on the rate is what a run
-    # configured for the new total from the start would use (see build_scheduler).
-    scheduler = build_scheduler(optimizer, total_steps, opts.warmup_ratio, start_step=pos.step)
-    if ckpt is not None and ckpt.state["total_steps"] == total_steps:
-        scheduler.load_state_dict(ckpt.trainer["scheduler"])
+    set_learning_rates(optimizer, pos.step, total_steps, opts.warmup_ratio)  # a pure function of the step
     log_every = opts.log_every_steps or auto_log_every(total_steps)
     autocast = autocast_context(device)
     has_val = len(data.val_inputs) > 0
@@ -140,7 +136,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
         epoch, batch = (pos.epoch + 1, 0) if pos.batch >= steps_per_epoch else (pos.epoch, pos.batch)
         state = {**dataclasses.asdict(pos), "epoch": epoch, "batch": batch, "steps_per_epoch": steps_per_epoch,
                  "total_steps": total_steps, "epochs": config.epochs, "recipe": recipe_state(opts)}
-        checkpoint.save(Path(checkpoint_dir), model, optimizer, scheduler, state)
+        checkpoint.save(Path(checkpoint_dir), model, optimizer, state)
 
     def record_eval(loss: float, accuracy: float, epoch: float, stage: str = "") -> None:
         """Log one evaluation; keep the model if it is the best so far; count towards early stopping."""
@@ -220,10 +216,10 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as the HF Trainer: tames early spikes
             optimizer.step()
-            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             window_loss += loss.detach()
             pos.step += 1
+            set_learning_rates(optimizer, pos.step, total_steps, opts.warmup_ratio)  # the next step's
             pos.batch = i
             step = pos.step
             n = int(targets.shape[0])

@@ -90,7 +90,7 @@ def build_optimizer(model: torch.nn.Module, head: frozenset[str], lr: float, opt
     param_groups = []
     for (is_head, decay, depth), params in sorted(groups.items(), key=lambda item: item[0]):
         multiplier = float(opts.head_lr_multiplier or 1.0) if is_head else decay_rate ** (top - depth)
-        param_groups.append({"params": params, "lr": lr * multiplier,
+        param_groups.append({"params": params, "lr": lr * multiplier, "base_lr": lr * multiplier,
                              "weight_decay": opts.weight_decay if decay else 0.0,
                              "name": f"{'head' if is_head else 'body'}{'' if decay else '_no_decay'}"
                                      + (f"_depth{depth}" if top and not is_head else "")})
@@ -125,24 +125,24 @@ def body_lr(optimizer) -> float:
     return max((g["lr"] for g in groups if g.get("name", "").startswith("body")), default=groups[0]["lr"])
 
 
-def build_scheduler(optimizer, total_steps: int, warmup_ratio: float, start_step: int = 0):
-    """Linear warm-up over warmup_ratio of the steps, then linear decay to zero.
+def lr_factor(step: int, total_steps: int, warmup_ratio: float) -> float:
+    """The schedule, a pure function of the step (nanoGPT's get_lr): a linear warm-up over warmup_ratio of
+    the steps, then a linear decay to zero. `step` is the number of steps done; the next one uses this.
 
-    The rate is a function of (step, total_steps) only, so `start_step` (a resume) puts it where an
-    uninterrupted run would be. "Train N more epochs" rebuilds it over the new total at the step
-    reached: the rate goes from ~0 straight (no new warm-up) to what a run configured for the new
-    total would have there (about N / (old + N) of the peak), then decays to zero again. Chosen over
-    a fresh warm-up + decay from the full rate, which would throw a converged model far off its minimum.
-    """
+    Being a function of (step, total) only, a resumed run needs no scheduler state to continue exactly.
+    "Train N more epochs" evaluates it over the new total at the step reached: the rate goes from ~0
+    straight (no new warm-up) to what a run configured for the new total would have there (about
+    N / (old + N) of the peak), then decays to zero again -- chosen over a fresh warm-up + decay from the
+    full rate, which would throw a converged model far off its minimum."""
     warmup = int(math.ceil(total_steps * warmup_ratio))
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
-    if start_step <= 0:
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    for group in optimizer.param_groups:  # a restored optimizer carries the run's initial rates
-        group.setdefault("initial_lr", group["lr"])
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor, last_epoch=start_step - 1)
+def set_learning_rates(optimizer, step: int, total_steps: int, warmup_ratio: float) -> None:
+    """Every group at its own base rate (build_optimizer's body/head/layer multiples) times the schedule."""
+    factor = lr_factor(step, total_steps, warmup_ratio)
+    for group in optimizer.param_groups:
+        # a checkpoint of an older ftui kept its groups' base rates as torch's LambdaLR did: initial_lr
+        group["lr"] = group.setdefault("base_lr", group.get("initial_lr", group["lr"])) * factor

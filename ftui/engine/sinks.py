@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from ftui.atomic import write_text_atomic
 from ftui.engine.events import (EvalLogged, Event, PreflightMeasured, RecipeChosen, RunFailed, RunFinished,
                                 RunStarted, StageProgress, StepLogged, drop_after, to_record)
 from ftui.runs.store import read_jsonl, read_status, write_json_atomic
@@ -49,10 +50,8 @@ class JsonlSink:
     def _keep_until(self, step: int) -> None:
         """Rewrite the log without the records after `step` (and without a half-written last line)."""
         kept = drop_after(read_jsonl(self.path), step)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         with self._lock:
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
-            tmp.replace(self.path)
+            write_text_atomic(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
 
 
 class MemorySink:

@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ftui.atomic import write_json_atomic  # noqa: F401 - the run folder's files are written with it
 from ftui.config import RunConfig
 from ftui.errors import FtuiError
 from ftui.vocab import ACTIVE_STATES, RunState, UPLOAD_ID
@@ -23,13 +24,6 @@ from ftui.vocab import ACTIVE_STATES, RunState, UPLOAD_ID
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
 OWNER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 DEFAULT_OWNER = "local"
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write via a temp file + os.replace, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path, default=None):

@@ -1,4 +1,4 @@
-"""The public API: one typed function per user action, registered with `gr.api` in ftui.ui.app.
+"""The public API: one typed function per user action, registered with `gr.api` in ftui.ui.page.
 
 Each function is a thin edge over a Services method: it works out the owner from the request,
 turns uploaded files (Gradio FileData) into private uploads, and turns FtuiError into a gr.Error

@@ -53,7 +53,7 @@ def data_options(text_column, label_column, val_fraction, validation_upload) -> 
 
 
 def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
-    """`upload` is created at page level (see ui/app.py) so a reload finds the dataset again."""
+    """`upload` is created at page level (see ui/page.py) so a reload finds the dataset again."""
     with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
         gr.Markdown("**Texts**: a table with one text and one label per row (CSV, TSV, JSONL, XLSX or TXT). "
                     "**Images**: a ZIP with one folder per class (optionally under `train/` and `val/`), "

@@ -15,7 +15,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from ftui.app import serve
+from ftui.server import serve
 from ftui.services import Services
 from ftui.ui.api import error_code
 
@@ -278,7 +278,7 @@ def test_real_default_model_on_a_small_file(client, files):
 
 # -- the command line that serves all this ------------------------------------------------------
 def test_command_line_auth_file_and_local_models(tmp_path):
-    from ftui.app import parse_args
+    from ftui.server import parse_args
 
     users = tmp_path / "users.txt"
     users.write_text("# team\nann:secret:with:colons\n\nbob:pw\n", encoding="utf-8")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ftui.app import serve
+from ftui.server import serve
 from ftui.services import Services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600),

@@ -58,7 +58,7 @@ def _modules_after_import(module: str) -> set[str]:
 
 
 def test_importing_the_ui_does_not_load_torch():
-    loaded = _modules_after_import("ftui.ui.app")
+    loaded = _modules_after_import("ftui.ui.page")
     assert "gradio" in loaded  # the check itself works
     assert not loaded & ML_LIBRARIES
 

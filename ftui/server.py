@@ -78,7 +78,7 @@ def read_auth_file(path: Path) -> list[tuple[str, str]]:
 def serve(services, *, host: str = "127.0.0.1", port: int = 7860, auth=None, max_upload_mb: float = 50,
           prevent_thread_lock: bool = False):
     """Build the app around `services` and start serving; returns the Blocks (already running)."""
-    from ftui.ui.app import build_app
+    from ftui.ui.page import build_app
 
     demo = build_app(services)
     css_file = ASSETS / "style.css"
