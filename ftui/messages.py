@@ -77,6 +77,7 @@ MESSAGES: dict[str, str] = {
     "bad_export_format": "Unknown export format '{format}': use 'zip' (the model in its own format) or 'onnx'.",
     "checkpoint_corrupt": "Run '{run_id}' cannot be resumed: its saved training state is damaged ({reason}). Nothing was changed; start a new run instead.",
     "no_checkpoint": "Run '{run_id}' has no saved training state to continue from; start a new run instead.",
+    "damaged_file": "The file '{name}' is damaged (it is not readable JSON); this run cannot be used until the file is restored, or it is deleted.",
     "checkpoint_too_old": "Run '{run_id}' was trained by an older ftui whose text models were built differently; it still predicts, but it cannot train further. Start a new run (clone it on the Runs tab).",
     "run_not_resumable": "Run '{run_id}' is {state}: {how}.",
     "empty_input": "Please type or upload something to predict.",

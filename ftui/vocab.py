@@ -17,6 +17,7 @@ class RunState(StrEnum):
     STOPPED = "stopped"  # by the user: the model learned so far is kept, the run can resume
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # the app stopped while it was active: resumable
+    DAMAGED = "damaged"  # its status.json or config.json cannot be read: shown, but nothing can be done with it
 
 
 ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})  # someone will still write its status

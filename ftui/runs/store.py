@@ -27,10 +27,13 @@ DEFAULT_OWNER = "local"
 
 
 def read_json(path: Path, default=None):
+    """The file's JSON; `default` when there is no such file; FtuiError("damaged_file") when it cannot be read."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+        raise FtuiError("damaged_file", name=f"{path.parent.name}/{path.name}") from None
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -93,8 +96,14 @@ class RunStore:
         return sorted(out, key=lambda s: s["run_id"], reverse=True)
 
     def summary(self, run_dir: Path) -> dict:
-        config = read_json(run_dir / "config.json", {})
-        status = read_status(run_dir)
+        """What the runs table shows of a run; a run with a damaged file is listed as damaged."""
+        try:
+            config = read_json(run_dir / "config.json", {})
+        except FtuiError as err:
+            config = {}
+            status = damaged(err)
+        else:
+            status = read_status(run_dir)
         return {"run_id": run_dir.name, "name": config.get("name", ""), "task": config.get("task"),
                 "model": config.get("model"), "learning_rate": config.get("learning_rate"),
                 "epochs": config.get("epochs"), "batch_size": (config.get("train") or {}).get("batch_size"),
@@ -114,7 +123,7 @@ class RunStore:
         for status_file in self.root.glob("*/*/status.json"):
             if not RUN_ID.match(status_file.parent.name):
                 continue
-            status = read_json(status_file, {})
+            status = read_status(status_file.parent)  # a damaged one says so and is left as it is
             if status.get("state") in ACTIVE_STATES:
                 # It ended when its status was last written (every logged step), not now: the app may
                 # have been down for hours, and a resumed run's duration counts from here.
@@ -145,7 +154,17 @@ class RunStore:
 
 # -- status.json -----------------------------------------------------------------------
 def read_status(run_dir: Path) -> dict:
-    return read_json(run_dir / "status.json", {}) or {}
+    """status.json; a damaged one reads as state "damaged" (the runs list and start-up go on)."""
+    try:
+        return read_json(run_dir / "status.json", {}) or {}
+    except FtuiError as err:
+        return damaged(err)
+
+
+def damaged(err: FtuiError) -> dict:
+    from ftui.messages import describe
+
+    return {"state": RunState.DAMAGED, "error": {"code": err.code, "message": describe(err.code, err.detail)}}
 
 
 def update_status(run_dir: Path, **changes) -> dict:

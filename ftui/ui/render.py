@@ -129,9 +129,10 @@ def state_markdown(snap: dict | None) -> str:
     if state == RunState.INTERRUPTED:
         return (f"{run} was interrupted because the app stopped while it was training; "
                 "resume it from its last checkpoint on the Runs tab.")
-    if state == RunState.FAILED:
+    if state in (RunState.FAILED, RunState.DAMAGED):
         error = snap.get("error") or {}
-        return f"{run} failed: {error.get('message') or error.get('code') or 'unknown error'}"
+        verb = "failed" if state == RunState.FAILED else "is damaged"
+        return f"{run} {verb}: {error.get('message') or error.get('code') or 'unknown error'}"
     return f"{run}: {state}"
 
 

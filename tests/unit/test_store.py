@@ -92,3 +92,30 @@ def test_delete_refuses_an_active_run(tmp_path):
 def test_safe_filename():
     assert safe_filename("C:\\Users\\x\\my data (1).csv") == "my_data_1_.csv"
     assert safe_filename("...") == "upload"
+
+
+def test_a_damaged_file_marks_that_run_and_the_rest_still_list_and_start(tmp_path):
+    """A corrupt status.json or config.json (a disk full mid-write by another tool, a bad hand edit)
+    makes that run "damaged"; start-up recovery and the runs list carry on with every other run."""
+    from ftui.services import Services
+
+    store = RunStore(tmp_path / "runs")
+    config = RunConfig.build("text", "m", "u-0000000000000000", 1e-3, 1, {})
+    ids = [store.create(None, config)[0] for _ in range(3)]
+    update_status(store.run_dir(None, ids[0]), state="running")  # left running by a dead process
+    (store.run_dir(None, ids[1]) / "status.json").write_text("{ half a status", encoding="utf-8")
+    (store.run_dir(None, ids[2]) / "config.json").write_bytes(b"\xff\xfe not json")
+
+    services = Services(tmp_path / "runs")  # start-up recovery does not trip over the damaged ones
+    try:
+        states = {r["run_id"]: r["state"] for r in services.list_runs(None)}
+        assert states == {ids[0]: "interrupted", ids[1]: "damaged", ids[2]: "damaged"}
+        status = services.run_status(None, ids[1])
+        assert status["state"] == "damaged" and "is damaged" in status["error"]["message"]
+        with pytest.raises(FtuiError) as err:
+            services.resume_run(None, ids[2])
+        assert err.value.code == "damaged_file"
+        assert services.delete_run(None, ids[1])["deleted"]  # a damaged run can still be removed
+    finally:
+        services.close()
+    assert read_status(store.run_dir(None, ids[0]))["state"] == "interrupted"
