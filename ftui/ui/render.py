@@ -131,8 +131,8 @@ def state_markdown(snap: dict | None) -> str:
                 "resume it from its last checkpoint on the Runs tab.")
     if state in (RunState.FAILED, RunState.DAMAGED):
         error = snap.get("error") or {}
-        verb = "failed" if state == RunState.FAILED else "is damaged"
-        return f"{run} {verb}: {error.get('message') or error.get('code') or 'unknown error'}"
+        what = "stopped with an error" if state == RunState.FAILED else "is damaged"
+        return f"{run} {what}: {error.get('message') or error.get('code') or 'unknown error'}"
     return f"{run}: {state}"
 
 
