@@ -179,6 +179,7 @@ class JobManager:
                                                  "stopped_early", "extended_from_epochs", "preflight", "recipe",
                                                  "stage", "stage_done", "stage_total")},
             "labels": read_json(run_dir / "labels.json", []) or [],
+            "log_tail": log_tail(run_dir) if state == RunState.FAILED else None,
         }
 
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -265,6 +266,15 @@ def whole_number(value) -> int | None:
     except (TypeError, ValueError):
         return None
     return int(number) if number.is_integer() else None
+
+
+def log_tail(run_dir: Path, lines: int = 20) -> str | None:
+    """The last lines of a failed run's error.log (its traceback), for the page and run_status."""
+    try:
+        text = (run_dir / "error.log").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _write_error_log(run_dir: Path) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ftui.errors import FtuiError
-from ftui.ui import media, render
+from ftui.ui import media, render_data
 from ftui.ui.api import error_message, owner_of
 from ftui.vocab import TaskName
 
@@ -66,7 +66,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                 example = gr.Button("500 SMS messages: ham / spam", elem_id="use-example", size="md")
                 example_images = gr.Button("60 photos: ants / bees", elem_id="use-example-images", size="md")
                 example_audio = gr.Button("120 clips: spoken digits 0–9", elem_id="use-example-audio", size="md")
-        summary = gr.Markdown(render.summary_markdown(None), elem_id="data-summary")
+        summary = gr.Markdown(render_data.summary_markdown(None), elem_id="data-summary")
         issues = gr.Markdown("", elem_id="data-issues")
         with gr.Row() as columns_row:
             text_column = gr.Dropdown(label="Text column", choices=[], interactive=True, elem_id="text-column")
@@ -123,12 +123,12 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                  "label_column": result.get("label_column")}
         columns = [str(c) for c in result.get("columns", [])]
         if is_text:
-            table = gr.update(value=render.preview_frame(result.get("preview")), label="First rows", visible=True)
+            table = gr.update(value=render_data.preview_frame(result.get("preview")), label="First rows", visible=True)
         else:  # pictures (gallery) and sounds (players) show below; the table lists what was left out
-            table = gr.update(value=render.skipped_frame(result.get("skipped")), label="Skipped files and why",
+            table = gr.update(value=render_data.skipped_frame(result.get("skipped")), label="Skipped files and why",
                               visible=bool(result.get("skipped")))
-        return (state, render.summary_markdown({**result, "file": name}), render.issues_markdown(result.get("issues")),
-                table, render.class_histogram(result.get("class_counts")),
+        return (state, render_data.summary_markdown({**result, "file": name}), render_data.issues_markdown(result.get("issues")),
+                table, render_data.class_histogram(result.get("class_counts")),
                 gr.update(choices=columns, value=result.get("text_column")) if is_text else gr.skip(),
                 gr.update(choices=columns, value=result.get("label_column")) if is_text else gr.skip(),
                 layout[0], gr.update(visible=task == TaskName.IMAGE,
@@ -201,7 +201,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
 
     def on_clear():
         """file.clear: [] -> shown, all emptied (the accepted copy stays on disk for runs that use it)."""
-        return (None, render.summary_markdown(None), "", gr.update(value=None, visible=True, label="First rows"), None,
+        return (None, render_data.summary_markdown(None), "", gr.update(value=None, visible=True, label="First rows"), None,
                 gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.update(visible=True),
                 gr.update(visible=False, value=None), *quiet)
 

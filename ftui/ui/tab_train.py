@@ -11,22 +11,19 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ftui.config import TrainOptions
 from ftui.errors import FtuiError
 from ftui.ui import render
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_data import DataTab, data_options
-from ftui.vocab import DEFAULT_CLIP_SECONDS, DEFAULT_EPOCHS, TASKS, TaskName
+from ftui.ui.train_form import (AUTO_CHOICES, RECIPES, SMOOTHING_CHOICES, TRAIN_DEFAULTS, build_options, chosen_model,
+                                data_sentence, model_choices, recommended, widget_values)
+from ftui.ui.train_live import LiveView
+from ftui.vocab import DEFAULT_CLIP_SECONDS, TASKS, TaskName
 
 if TYPE_CHECKING:
     from ftui.services import Services
 
-# The one place the UI's starting values live. A catalog entry's own "learning_rate"/"epochs"
-# (recommended for that backbone) replaces them when that model is picked.
-DEFAULT_LEARNING_RATE = 5e-5
-TRAIN_DEFAULTS = TrainOptions()  # batch size, max length, ... : the config's own defaults
 POLL_SECONDS = 1.0
-SETTLE_TICKS = 3  # ticks that re-send the charts after a run ended (see `show`)
 
 
 @dataclass
@@ -41,67 +38,6 @@ class TrainTab:
     advanced_outputs: list | None = None
 
 
-
-
-RECIPES = [("Head first, then everything (recommended)", "head_first"),
-           ("Head only: a useful model in seconds", "head_only"),
-           ("Everything from the start", "full")]
-AUTO_CHOICES = [("auto", "auto"), ("yes", "yes"), ("no", "no")]
-SMOOTHING_CHOICES = [("auto", "auto"), ("off", "0"), ("0.05", "0.05"), ("0.1", "0.1"), ("0.2", "0.2")]
-
-
-def build_options(task: str, data: dict, values: dict) -> dict:
-    """A run's flat options dict from the Data tab's part and the typed widgets' values, keyed by option
-    name (only those that apply to the task). Values go through as the widgets give them (a cleared
-    box is None, which means "auto" where an option has one): RunConfig checks and coerces them, and
-    explains a bad one in a sentence."""
-    recipe = values.get("recipe") or "head_first"
-    options = {**data, "head_first": recipe != "full", "train_head_only": recipe == "head_only"}
-    for key in ("batch_size", "weight_decay", "warmup_ratio", "seed"):
-        options[key] = values.get(key)
-    options["head_lr_multiplier"] = values.get("head_lr_multiplier") or None  # 0 in the form: auto
-    smoothing = values.get("label_smoothing")
-    options["label_smoothing"] = None if smoothing in (None, "", "auto") else smoothing
-    options["early_stopping_patience"] = values.get("early_stopping_patience") or 0
-    if task == TaskName.IMAGE:
-        options.update(image_size=values.get("image_size"), augment=values.get("augment", True),
-                       crop_scale=values.get("crop_scale") or None,
-                       freeze_batchnorm={"yes": True, "no": False}.get(values.get("freeze_batchnorm")))
-    elif task == TaskName.AUDIO:
-        options.update(clip_seconds=values.get("clip_seconds"), augment=values.get("augment", True))
-    else:
-        options.update(max_length=values.get("max_length"), pooling=values.get("pooling") or "auto")
-    if task != TaskName.TEXT:
-        options.pop("text_column", None), options.pop("label_column", None)
-    return options
-
-
-def chosen_model(catalog_choice, custom) -> str:
-    """A typed local folder / hub id wins over the dropdown."""
-    return (custom or "").strip() or (catalog_choice or "")
-
-
-def model_choices(models: list[dict]) -> tuple[list[tuple[str, str]], str | None]:
-    choices = [(render.model_label(m), m["id"]) for m in models]
-    default = next((m["id"] for m in models if m.get("default")), choices[0][1] if choices else None)
-    return choices, default
-
-
-def recommended(models: list[dict], model_id) -> tuple[float, int]:
-    """(learning rate, epochs) for a catalog model: its own recommendation, else the defaults above."""
-    entry = next((m for m in models if m.get("id") == model_id), {})
-    return (entry.get("learning_rate") or DEFAULT_LEARNING_RATE, entry.get("epochs") or DEFAULT_EPOCHS)
-
-
-def data_sentence(upload: dict | None, validation_upload: str | None) -> str:
-    """What Train will use, so nobody trains on the wrong file."""
-    if not upload:
-        return "No training data yet: choose a file on the **1 · Data** tab."
-    name = upload.get("name") or "your file"
-    if not upload.get("ok"):
-        return f"Data **{name}** has problems to fix on the **1 · Data** tab."
-    held_out = "a separate validation file" if validation_upload else "a held-out share of it"
-    return f"Training on **{name}**, validating on {held_out}."
 
 
 def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserState, timer: gr.Timer) -> TrainTab:
@@ -189,74 +125,9 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         with gr.Row():
             train = gr.Button("Train", variant="primary", elem_id="train-btn", scale=3)
             stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
-        progress = gr.HTML(render.progress_html(None), elem_id="run-progress")
-        state_text = gr.Markdown("", elem_id="run-state")
-        recipe_text = gr.Markdown("", elem_id="run-recipe")
-        with gr.Row():
-            loss_plot = gr.LinePlot(render.loss_frame([]), x="step", y="loss", color="series", label="Training loss",
-                                    x_title="step", y_title="loss", colors_in_legend=[], elem_id="loss-plot",
-                                    y_lim=[0, None])  # from 0: short tick labels (long ones get clipped), honest scale
-            # Points, not lines: evaluation runs about once per epoch, and a one-point line is invisible.
-            val_plot = gr.ScatterPlot(render.validation_frame([]), x="step", y="value", color="metric",
-                                      label="Validation loss and accuracy", x_title="step", y_title="",
-                                      color_title="", elem_id="val-plot", y_lim=[0, None],
-                                      caption="Measured on the held-out data at step 0 (the head fitted first) "
-                                              "and at least once per epoch.")
-        # What this page has shown of the run it follows: rows (the timer asks only for newer ones) and
-        # how many ticks have passed since the run ended.
-        poll = gr.State(None)
+        view = LiveView(services, timer)
 
-    live = [poll, progress, state_text, recipe_text, loss_plot, val_plot, timer]
-
-    def show(snap: dict, state: dict, changed: bool) -> tuple:
-        """Widgets in `live` for one snapshot. Plots are re-sent when rows arrived, and on the few ticks
-        after the run ended: the browser's chart can drop an update that arrives while it is still
-        drawing the previous one (seen with runs of a few seconds), and nothing would repair it."""
-        active = snap.get("state") in render.ACTIVE_STATES
-        if not active:
-            state = {**state, "after_end": state.get("after_end", 0) + 1}
-        keep_polling = active or state["after_end"] < SETTLE_TICKS
-        total = snap.get("total_steps")
-        # The x axis spans the whole run, so the charts also show how far it has come; the margin
-        # keeps points on the last step whole.
-        x_lim = [0, total + max(1, round(total * 0.03))] if total else [0, 1]  # 0 steps: a head-only run
-        rows = state["rows"]
-        if changed or not active:
-            losses, evals = render.loss_frame(rows), render.validation_frame(rows)
-            plots = (gr.LinePlot(losses, x_lim=x_lim, y_lim=render.y_limits(losses, "loss")),
-                     gr.ScatterPlot(evals, x_lim=x_lim, y_lim=render.y_limits(evals, "value", floor=1.0)))
-        else:
-            plots = (gr.skip(), gr.skip())
-        return (state, render.progress_html(snap), render.state_markdown(snap), render.recipe_markdown(snap), *plots,
-                gr.Timer(active=keep_polling))
-
-    def attach(run_id, request: gr.Request):
-        """demo.load / a run picked in the runs table: [current_run] -> live. Redraws the run from its
-        first row and polls it (while active, then a few settling ticks); a run id this user does not
-        own (another sign-in in this browser, a deleted run) only leaves a one-line note."""
-        if not run_id:
-            return (None, render.progress_html(None), "", "", gr.skip(), gr.skip(), gr.Timer(active=False))
-        try:
-            snap = services.run_status(owner_of(request), run_id, since=0)
-        except FtuiError as err:
-            return (None, render.progress_html(None), error_message(err), "", render.loss_frame([]),
-                    render.validation_frame([]), gr.Timer(active=False))
-        return show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True)
-
-    def on_tick(run_id, state: dict | None, request: gr.Request):
-        """timer.tick: [current_run, poll] -> live. Asks only for rows after the ones already shown."""
-        if not run_id:
-            return (state, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
-        if not state or state.get("run_id") != run_id:  # another run was picked meanwhile: start over
-            state = {"run_id": run_id, "rows": []}
-        try:
-            snap = services.run_status(owner_of(request), run_id, since=len(state["rows"]))
-        except FtuiError as err:
-            return (state, gr.skip(), error_message(err), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
-        if (snap.get("n_rows") or 0) < len(state["rows"]):  # resumed: rows past its checkpoint were dropped
-            return attach(run_id, request)
-        new = list(snap.get("rows") or [])
-        return show(snap, {**state, "rows": state["rows"] + new}, bool(new))
+    live = view.outputs
 
     # The Train form: each widget with the option name it sets (build_options reads them by name).
     form = {"recipe": recipe, "batch_size": batch_size, "max_length": max_length, "pooling": pooling,
@@ -297,9 +168,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         except FtuiError as err:
             message = error_message(err)
             gr.Warning(message)
-            return (gr.skip(), gr.skip(), gr.skip(), message, *(gr.skip(),) * (len(live) - 3))
-        shown = show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True)
-        return (run_id, *shown)
+            return (gr.skip(), *view.unchanged(state_text=message))
+        return (run_id, *view.show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True))
 
     def on_suggest(values: dict, request: gr.Request):
         """suggest.click: train_inputs -> [learning_rate, lr_test, lr_plot, lr_text]. A ~30 s range test."""
@@ -317,19 +187,6 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         curve = render.lr_curve_frame(result["curve"])
         return (result["learning_rate"], gr.Group(visible=True), gr.LinePlot(curve),
                 render.lr_test_markdown(result))
-
-    def on_stop(run_id, request: gr.Request):
-        """stop.click: [current_run] -> [state_text]. The timer shows the final state."""
-        if not run_id:
-            return "There is no run to stop."
-        try:
-            snap = services.stop_run(owner_of(request), run_id)
-        except FtuiError as err:
-            gr.Warning(error_message(err))
-            return error_message(err)
-        if snap.get("state") in render.ACTIVE_STATES:
-            return f"Stopping run `{run_id}` after the current step…"
-        return render.state_markdown(snap)
 
     def on_model_pick(model_id):
         """model.change: [model] -> [learning_rate, epochs] from the catalog's recommendation, if any."""
@@ -387,8 +244,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     train.click(on_train, train_inputs, [current_run, *live], **private)
     suggest.click(on_suggest, train_inputs, [learning_rate, lr_test, lr_plot, lr_text], **private)
     # Ticks are cheap reads of a snapshot: never queue them behind other work, never flash a spinner.
-    timer.tick(on_tick, [current_run, poll], live, concurrency_limit=None, show_progress="hidden", **private)
-    stop.click(on_stop, [current_run], [state_text], concurrency_limit=None, **private)
+    timer.tick(view.on_tick, [current_run, view.poll], live, concurrency_limit=None, show_progress="hidden", **private)
+    stop.click(view.on_stop, [current_run], [view.state_text], concurrency_limit=None, **private)
     model.input(on_model_pick, [model], [learning_rate, epochs], **private)
     def restore_advanced(run_id, request: gr.Request):
         """Clone, after the Advanced accordion was opened: [run] -> [recipe, *advanced_widgets], the run's
@@ -401,18 +258,6 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             return tuple(gr.skip() for _ in range(len(form)))
         return widget_values({**dataclasses.asdict(TRAIN_DEFAULTS), **train_options}, list(form))
 
-    return TrainTab(current_run=current_run, attach=attach, attach_outputs=live, restore=restore,
+    return TrainTab(current_run=current_run, attach=view.attach, attach_outputs=live, restore=restore,
                     restore_outputs=settings, advanced=advanced, restore_advanced=restore_advanced,
                     advanced_outputs=list(form.values()))
-
-
-def widget_values(t: dict, names: list[str]) -> tuple:
-    """A run's train options -> the form's widget values, in `names` order (auto shows as empty / "auto")."""
-    recipe = "head_only" if t.get("train_head_only") else ("head_first" if t.get("head_first", True) else "full")
-    freeze = t.get("freeze_batchnorm")
-    smoothing = t.get("label_smoothing")
-    special = {"recipe": recipe, "freeze_batchnorm": "auto" if freeze is None else ("yes" if freeze else "no"),
-               "clip_seconds": t.get("clip_seconds") or DEFAULT_CLIP_SECONDS, "pooling": t.get("pooling") or "auto",
-               "label_smoothing": "auto" if smoothing is None else f"{smoothing:g}",
-               "head_lr_multiplier": t.get("head_lr_multiplier") or 0, "crop_scale": t.get("crop_scale") or 0}
-    return tuple(special[name] if name in special else t.get(name) for name in names)

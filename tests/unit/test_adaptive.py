@@ -10,7 +10,7 @@ import torch
 from ftui.config import TrainOptions
 from ftui.engine import adapt, checkpoint, head, loop, lr_range, preflight
 from ftui.engine.jobs import read_train_data
-from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
+from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.runs.store import read_jsonl, read_status
 from ftui.tasks import get_task
 from ftui.tasks.text_batches import TextBatches, bucket_edges

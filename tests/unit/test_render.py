@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ftui.ui import render
+from ftui.ui import render, render_data
 
 ROWS = [
     {"split": "train", "step": 5, "epoch": 0.1, "loss": 0.9, "learning_rate": 1e-5, "samples_per_second": 40.0},
@@ -77,29 +77,29 @@ def test_state_markdown_per_state():
 
 
 def test_class_histogram_sorted_largest_first():
-    frame = render.class_histogram({"spam": 10, "ham": 40, "other": 10})
+    frame = render_data.class_histogram({"spam": 10, "ham": 40, "other": 10})
     assert frame["label"].tolist() == ["ham", "other", "spam"]
     assert frame["examples"].tolist() == [40, 10, 10]
-    assert render.class_histogram(None).empty
+    assert render_data.class_histogram(None).empty
 
 
 def test_issues_markdown_errors_first_in_plain_words():
     issues = [{"code": "imbalanced", "severity": "warning", "message": "The classes are imbalanced."},
               {"code": "single_class", "severity": "error", "message": "Only one class ('a') was found."}]
-    text = render.issues_markdown(issues)
+    text = render_data.issues_markdown(issues)
     assert text.index("Only one class") < text.index("imbalanced")
     assert "Must be fixed" in text
-    assert render.issues_markdown([]) == ""
-    assert "few per class" in render.issues_markdown([{"code": "few_per_class"}])
+    assert render_data.issues_markdown([]) == ""
+    assert "few per class" in render_data.issues_markdown([{"code": "few_per_class"}])
 
 
 def test_summary_markdown():
     summary = {"file": "spam.csv", "n_examples": 200, "class_counts": {"ham": 150, "spam": 50},
                "text_column": "text", "label_column": "label", "ok": True}
-    text = render.summary_markdown(summary)
+    text = render_data.summary_markdown(summary)
     assert "200 examples in 2 classes" in text and "Ready to train" in text
-    assert "Fix the problems" in render.summary_markdown({**summary, "ok": False})
-    assert "Upload" in render.summary_markdown(None)
+    assert "Fix the problems" in render_data.summary_markdown({**summary, "ok": False})
+    assert "Upload" in render_data.summary_markdown(None)
 
 
 def test_predict_choices_keep_only_runs_with_a_model_newest_first():
