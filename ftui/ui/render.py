@@ -224,12 +224,3 @@ def predict_choices(runs: list[dict]) -> list[tuple[str, str]]:
     runs, and running ones whose head-first stage already saved a model."""
     return [(run_label(r), r["run_id"]) for r in runs
             if r.get("state") in DONE_STATES or (r.get("state") == RunState.RUNNING and r.get("saved_model"))]
-
-
-def runs_frame(runs: list[dict]) -> pd.DataFrame:
-    columns = ["run", "state", "model", "data", "learning rate", "epochs", "best accuracy"]
-    rows = [[r.get("run_id"), r.get("state"), _short_model(r.get("model")), r.get("data_name") or "",
-             r.get("learning_rate"), r.get("epochs"),
-             f"{r['best_accuracy'] * 100:.1f}%" if isinstance(r.get("best_accuracy"), (int, float)) else ""]
-            for r in runs]
-    return pd.DataFrame(rows, columns=columns)

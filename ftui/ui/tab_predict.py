@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ftui.errors import FtuiError
-from ftui.ui import render
+from ftui.ui import render, render_runs
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_train import TrainTab
 from ftui.vocab import TaskName
@@ -59,7 +59,7 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
         ids = [run_id for _, run_id in choices]
         value = current_run if current_run in ids else (ids[0] if ids else None)
         hint = "" if ids else "No trained runs yet: train one on the Train tab first."
-        return gr.update(choices=choices, value=value), render.runs_frame(runs), hint
+        return gr.update(choices=choices, value=value), render_runs.runs_table(runs), hint
 
     def task_of_run(owner: str, run_id) -> str:
         try:

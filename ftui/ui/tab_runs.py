@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ftui.errors import FtuiError
+from ftui.ui.charts import NO_COMPARISON, comparison
 from ftui.ui import render, render_runs
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_data import DataTab
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 POLL_SECONDS = 3.0  # the runs table while a run is active: a listing of small JSON files, cheap
 MAX_COMPARED = 8
 MAX_NAME = 80  # Services.MAX_RUN_NAME (not imported: services pulls in the engine)
-NO_COMPARISON = render_runs.config_diff({})  # the settings table's headers, no runs yet
 
 
 @dataclass
@@ -116,23 +116,7 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
 
     def on_compare(selected, request: gr.Request):
         """compare.change: [compare] -> [loss_plot, acc_plot, config_table]."""
-        owner = owner_of(request)
-        rows, configs = {}, {}
-        for run_id in selected or []:
-            try:
-                config = services.run_config(owner, run_id)
-                snap = services.run_status(owner, run_id, since=0)
-            except FtuiError:
-                continue
-            title = render_runs.run_title({"run_id": run_id, "name": config.get("name")})
-            rows[title], configs[title] = list(snap.get("rows") or []), config
-        if not rows:
-            return None, None, NO_COMPARISON
-        losses, accuracy = render_runs.overlay_loss_frame(rows), render_runs.overlay_accuracy_frame(rows)
-        diff = render_runs.config_diff(configs)
-        return (overlay_figure(losses, "loss", "training loss", lines=True),
-                overlay_figure(accuracy, "accuracy", "validation accuracy", lines=False),
-                render_runs.highlight_differences(diff))
+        return comparison(services, owner_of(request), selected or [])
 
     def on_pick_row(frame, event: gr.SelectData):
         """table.select: [table] -> [managed]: the clicked row's run is the one to manage."""
@@ -311,32 +295,3 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
     export_zip.click(exporter("zip"), [managed], [download, export_text], **private)
     export_onnx.click(exporter("onnx"), [managed], [download, export_text], **private)
     return RunsTab(tab=tab, refresh=on_refresh, refresh_outputs=refreshed)
-
-
-
-def overlay_figure(frame, y: str, title: str, lines: bool):
-    """One chart of several runs (frame: step, <y>, run; NaN rows are placeholders and are skipped).
-    A matplotlib Figure without pyplot (no global state); evaluation points are drawn as dots joined by
-    a faint line, as one evaluation alone would be an invisible line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 3.4), dpi=100)
-    FigureCanvasAgg(fig)  # this figure's own renderer; pyplot's global backend is untouched
-    ax = fig.add_subplot()
-    for run, points in frame.dropna().groupby("run", sort=False):
-        if lines:
-            ax.plot(points["step"], points[y], label=run, linewidth=1.6)
-        else:
-            ax.plot(points["step"], points[y], label=run, marker="o", linewidth=0.8, alpha=0.9)
-    ax.set_xlabel("step")
-    ax.set_ylabel(title)
-    ax.set_xlim(left=0)
-    values = frame[y].dropna()
-    top = 1.0 if y == "accuracy" else (float(values.max()) if len(values) else 1.0)
-    ax.set_ylim(0, max(top, 1e-6) * 1.08)  # headroom: points at the maximum stay visible
-    ax.grid(alpha=0.3)
-    if len(frame["run"].unique()):
-        ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return fig

@@ -1,0 +1,55 @@
+"""The Runs tab's comparison: several runs' curves overlaid (matplotlib, no pyplot) and their settings
+side by side. No gradio, no torch."""
+from __future__ import annotations
+
+from ftui.errors import FtuiError
+from ftui.ui import render_runs
+
+NO_COMPARISON = render_runs.config_diff({})  # the settings table's headers, no runs yet
+
+
+def comparison(services, owner: str, selected: list[str]) -> tuple:
+    """(loss figure, accuracy figure, settings table) of the selected runs (unknown ones are left out)."""
+    rows, configs = {}, {}
+    for run_id in selected:
+        try:
+            config = services.run_config(owner, run_id)
+            snap = services.run_status(owner, run_id, since=0)
+        except FtuiError:
+            continue
+        title = render_runs.run_title({"run_id": run_id, "name": config.get("name")})
+        rows[title], configs[title] = list(snap.get("rows") or []), config
+    if not rows:
+        return None, None, NO_COMPARISON
+    losses, accuracy = render_runs.overlay_loss_frame(rows), render_runs.overlay_accuracy_frame(rows)
+    return (overlay_figure(losses, "loss", "training loss", lines=True),
+            overlay_figure(accuracy, "accuracy", "validation accuracy", lines=False),
+            render_runs.highlight_differences(render_runs.config_diff(configs)))
+
+
+def overlay_figure(frame, y: str, title: str, lines: bool):
+    """One chart of several runs (frame: step, <y>, run; NaN rows are placeholders and are skipped).
+    A matplotlib Figure without pyplot (no global state); evaluation points are drawn as dots joined by
+    a faint line, as one evaluation alone would be an invisible line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.4), dpi=100)
+    FigureCanvasAgg(fig)  # this figure's own renderer; pyplot's global backend is untouched
+    ax = fig.add_subplot()
+    for run, points in frame.dropna().groupby("run", sort=False):
+        if lines:
+            ax.plot(points["step"], points[y], label=run, linewidth=1.6)
+        else:
+            ax.plot(points["step"], points[y], label=run, marker="o", linewidth=0.8, alpha=0.9)
+    ax.set_xlabel("step")
+    ax.set_ylabel(title)
+    ax.set_xlim(left=0)
+    values = frame[y].dropna()
+    top = 1.0 if y == "accuracy" else (float(values.max()) if len(values) else 1.0)
+    ax.set_ylim(0, max(top, 1e-6) * 1.08)  # headroom: points at the maximum stay visible
+    ax.grid(alpha=0.3)
+    if len(frame["run"].unique()):
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
