@@ -55,8 +55,9 @@ def decide(options: TrainOptions, ctx: Context) -> tuple[TrainOptions, list[Choi
         else:
             choose("head_lr_multiplier", 10.0, "a random head needs larger steps than the pretrained body")
     if o.label_smoothing is None:
-        choose("label_smoothing", 0.1 if ctx.n_classes > 2 else 0.0,
-               "softens over-confident targets" if ctx.n_classes > 2 else "off for two classes")
+        # Off: 0.1 measured no better on TREC-6 (0.956 vs 0.950, 2,000 questions: one or two answers), and it
+        # raises every fine-tuned model's validation loss, which decides ties with the head fitted first.
+        choose("label_smoothing", 0.0, "measured no better; it would skew the choice of the saved model")
     if o.layer_decay is None:
         choose("layer_decay", LAYER_DECAY, "every block at the same rate" if LAYER_DECAY == 1 else "lower blocks slower")
     if ctx.task == TaskName.TEXT and o.pooling == "auto":
@@ -95,8 +96,9 @@ def summary(options: TrainOptions, choices: list[Choice], task: str, split_avail
         return "head only, on frozen features" if split_available else "head only (body frozen)"
     recipe = "head first, then everything" if options.head_first and split_available else "everything from the start"
     words = {"batch_size": lambda v: f"batch {v}", "head_lr_multiplier": lambda v: f"head rate ×{v:g}",
-             "label_smoothing": lambda v: f"label smoothing {v:g}" if v else "no label smoothing",
+             "label_smoothing": lambda v: f"label smoothing {v:g}" if v else None,
              "pooling": lambda v: f"{v} pooling", "image_size": lambda v: f"{v} px",
              "freeze_batchnorm": lambda v: "batch-norm statistics kept" if v else "batch-norm statistics updated",
              "crop_scale": lambda v: f"crops ≥ {v:.0%}", "compile": lambda v: "compiled"}
-    return " · ".join([recipe, *(words[c.name](c.value) for c in choices if c.name in words)])
+    parts = (words[c.name](c.value) for c in choices if c.name in words)
+    return " · ".join([recipe, *(part for part in parts if part)])

@@ -174,7 +174,7 @@ def lr_test_markdown(result: dict) -> str:
     rate = result.get("learning_rate")
     seconds = f"{result.get('steps', 0)} steps, {format_duration(result.get('seconds'))}"
     if result.get("suggested"):
-        return (f"Suggested learning rate **{rate:.2g}**: a tenth of the rate where the loss was lowest "
+        return (f"Suggested learning rate **{rate:.2g}**: a thirtieth of the rate where the loss blew up "
                 f"({seconds}). It is in the field above; Train uses it.")
     return (f"The test could not read a rate from this curve ({seconds}); the model's usual rate "
             f"**{rate:.2g}** is in the field above.")

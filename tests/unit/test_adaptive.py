@@ -148,22 +148,29 @@ def test_batch_search_halves_on_out_of_memory_and_keeps_a_margin():
 
 # -- the learning-rate range test ------------------------------------------------------------------------
 def test_the_range_test_suggests_a_rate_inside_its_sweep(make_text_run):
-    store, run_dir, config, source = make_text_run(n=96, epochs=1)
+    # one stage: on this toy set a head fitted first is so sure of itself that the losses are all spikes
+    store, run_dir, config, source = make_text_run(n=96, epochs=1, head_first=False)
     result = lr_range.range_test(config, get_task("text"), source, read_train_data(run_dir), max_steps=60)
     rates = [point["learning_rate"] for point in result.curve]
     assert rates == sorted(rates) and lr_range.MIN_LR <= rates[0] and rates[-1] <= lr_range.MAX_LR
     assert result.learning_rate is not None and rates[0] <= result.learning_rate <= rates[-1]
     # swept on to a rate of 10, the loss blows up long before the end: the test stops there
     wild = lr_range.range_test(config, get_task("text"), source, read_train_data(run_dir), max_steps=60, max_lr=10.0)
-    assert wild.stopped == "diverged" and wild.steps < 55
+    assert wild.stopped == "diverged" and wild.steps < 60  # stopped before the end of its sweep
 
 
-def test_the_suggestion_reads_the_minimum_and_refuses_a_flat_curve():
-    rates = lr_range.sweep_rates(9, 1e-6, 1e-2)
-    falling = [{"learning_rate": r, "loss": loss} for r, loss in zip(rates, [1.0, 1.0, 0.9, 0.7, 0.5, 0.4, 0.6, 2.0, 5.0])]
-    assert lr_range.suggest(falling) == pytest.approx(rates[5] / lr_range.SAFETY)
-    flat = [{"learning_rate": r, "loss": 1.0} for r in rates]
-    assert lr_range.suggest(flat) is None
+def test_the_suggestion_reads_where_the_loss_blows_up_not_its_noise():
+    rates = lr_range.sweep_rates(20, 1e-6, 1e-1)
+    # flat and noisy (one hard batch at step 6), then blowing up from step 15 on
+    losses = [1.0, 0.9, 1.1, 1.0, 0.95, 1.05, 3.0, 1.0, 0.9, 0.8, 0.8, 0.85, 0.9, 1.1, 1.3, 1.8, 2.5, 4.0, 6.0, 9.0]
+    curve = [{"learning_rate": r, "loss": loss, "raw_loss": loss} for r, loss in zip(rates, losses)]
+    # the hard batch at step 6 moves the running median little; the blow-up from step 14 on does
+    limit = lr_range.blow_up_level(losses)
+    assert 1.5 < limit < 2.0  # 1.5 x the starting level, a little more for the starting steps' spread
+    first = next(i for i, m in enumerate(lr_range.running_median(losses)) if i >= lr_range.WINDOW and m > limit)
+    assert lr_range.suggest(curve) == pytest.approx(rates[first] / lr_range.DIVISOR) and first > 6
+    flat = [{"learning_rate": r, "loss": 1.0, "raw_loss": 1.0 + 0.2 * (i % 2)} for i, r in enumerate(rates)]
+    assert lr_range.suggest(flat) is None  # never blows up: nothing to read, the catalog's rate is used
 
 
 # -- length buckets and data-aware decisions -----------------------------------------------------------
