@@ -4,6 +4,8 @@ Add a code here when you add one elsewhere; tests check that every code raised h
 """
 from __future__ import annotations
 
+import string
+
 MESSAGES: dict[str, str] = {
     # --- uploads and files -------------------------------------------------------------
     "no_file": "Please choose a file to upload first.",
@@ -19,13 +21,13 @@ MESSAGES: dict[str, str] = {
     "no_label_column": "No column that could hold labels was found; columns are: {columns}.",
     "missing_column": "There is no column '{column}'; columns are: {columns}.",
     "same_column": "The text and the label must be different columns (both are '{column}').",
-    "empty_texts_dropped": "{count} rows with an empty text or label were dropped.",
+    "empty_texts_dropped": "{count:n row} with an empty text or label dropped.",
     "no_examples": "No usable examples are left after dropping empty rows.",
     "single_class": "Only one class ('{label}') was found; training needs at least two.",
-    "too_few_per_class": "Class '{label}' has only {count} example(s); at least {minimum} are needed.",
-    "few_per_class": "Class '{label}' has only {count} examples; results for it will be unreliable.",
-    "duplicate_rows": "{count} duplicate rows (same text and label) were found; duplicates were kept out of validation.",
-    "conflicting_duplicates": "{count} texts appear with different labels.",
+    "too_few_per_class": "Class '{label}' has only {count:n example}; at least {minimum} are needed.",
+    "few_per_class": "Class '{label}' has only {count:n example}; results for it will be unreliable.",
+    "duplicate_rows": "{count:n duplicate row} (same text and label) found; duplicates were kept out of validation.",
+    "conflicting_duplicates": "{count:n text} appear with different labels.",
     "imbalanced": "The classes are imbalanced: '{largest}' has {ratio:.0f}x more examples than '{smallest}'.",
     "too_many_classes": "The label column has {count} distinct values: is '{column}' really the label?",
     "unseen_validation_labels": "The validation file has labels the training file lacks: {labels}.",
@@ -37,7 +39,7 @@ MESSAGES: dict[str, str] = {
     "no_class_folders": "No class folders were found: put each class's images in a folder named after the class (or add a CSV with file name and label columns).",
     "no_images": "No readable images were found in the upload ({skipped} files skipped).",
     "bad_manifest": "The CSV manifest '{name}' could not be used: {reason}.",
-    "images_skipped": "{count} file(s) were skipped (corrupt, not an image, empty, too large or duplicate); see the list.",
+    "images_skipped": "{count:n file} could not be used (corrupt, not an image, empty, too large or duplicate); see the list.",
     "unreadable_image": "The image '{name}' could not be read ({reason}).",
     "skip_empty_file": "Empty file (0 bytes).",
     "skip_not_an_image": "Not an image.",
@@ -48,7 +50,7 @@ MESSAGES: dict[str, str] = {
     # --- audio archives and audio files ----------------------------------------------
     "no_audio": "The ZIP has no readable audio files ({skipped} files skipped); use WAV, FLAC, OGG/Opus or MP3.",
     "no_audio_class_folders": "No class folders were found: put each class's audio files in a folder named after the class (or add a CSV with file name and label columns).",
-    "audio_skipped": "{count} file(s) were skipped (unsupported format, not audio, empty, truncated, corrupt or duplicate); see the list.",
+    "audio_skipped": "{count:n file} could not be used (unsupported format, not audio, empty, truncated, corrupt or duplicate); see the list.",
     "unsupported_audio": "{name}: m4a/AAC/MP4 audio is not supported; convert it to WAV, FLAC, OGG or MP3.",
     "unreadable_audio": "The audio file '{name}' could not be read ({reason}).",
     "skip_unsupported_format": "Unsupported audio format (m4a/AAC/MP4, WMA, AMR or WebM): convert it to WAV, FLAC, OGG or MP3.",
@@ -92,9 +94,28 @@ MESSAGES: dict[str, str] = {
     "no_validation_split": "Run '{run_id}' has no validation split; upload a labelled file to evaluate it.",
     "no_known_labels": "None of the labels in '{source}' ({labels}) is one the run was trained on ({known}).",
     "unknown_evaluation": "Evaluation '{name}' of run '{run_id}' was not found.",
-    "empty_batch": "The file '{name}' holds nothing to classify ({skipped} item(s) skipped).",
+    "empty_batch": "The file '{name}' holds nothing to classify ({skipped:n item} skipped).",
     "skip_empty_text": "Empty text.",
 }
+
+
+class _Sentences(string.Formatter):
+    """str.format plus one spec: {count:n file} -> "1 file" / "3 files" (the noun follows the number)."""
+
+    def format_field(self, value, format_spec: str) -> str:
+        if format_spec.startswith("n "):
+            return count(value, format_spec[2:])
+        return super().format_field(value, format_spec)
+
+
+def count(n, noun: str) -> str:
+    """2, "file" -> "2 files"; 1, "class" -> "1 class"; "duplicate row" -> "duplicate rows"."""
+    n = int(n)
+    if n == 1:
+        return f"1 {noun}"
+    plural = noun + "es" if noun.endswith(("s", "sh", "ch", "x")) else noun[:-1] + "ies" if noun.endswith("y") \
+        and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{n} {plural}"
 
 
 def describe(code: str, detail: dict | None = None) -> str:
@@ -104,6 +125,6 @@ def describe(code: str, detail: dict | None = None) -> str:
     if template is None:
         return f"{code.replace('_', ' ').capitalize()}" + (f": {detail}" if detail else ".")
     try:
-        return template.format(**detail)
-    except (KeyError, ValueError, IndexError):
+        return _Sentences().format(template, **detail)
+    except (KeyError, ValueError, IndexError, TypeError):
         return template.split(":")[0].split("{")[0].strip() + f" ({detail})"

@@ -13,6 +13,7 @@ from pathlib import Path
 from ftui.config import RunConfig
 from ftui.data.split import read_split
 from ftui.runs.store import read_json, read_jsonl, read_status
+from ftui.messages import count
 from ftui.vocab import TaskName
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| above which the ONNX file is reported as not faithful
@@ -46,7 +47,7 @@ File `{status.get("data_name") or config.upload}`: {n_train} training and {n_val
 {rows}
 
 ## Settings
-Learning rate {config.learning_rate:g}, {config.epochs} epoch(s), batch size {t.batch_size}, seed {t.seed}.
+Learning rate {config.learning_rate:g}, {count(config.epochs, 'epoch')}, batch size {t.batch_size}, seed {t.seed}.
 All options: `{json.dumps(options, sort_keys=True)}`
 
 ## Metrics (validation set)
@@ -93,7 +94,7 @@ def _metrics(run_dir: Path, status: dict, records: list[dict]) -> str:
         flagged = [r for r in evals if r.get("is_best")]
         saved = flagged[-1] if flagged else max(evals, key=lambda r: (r["accuracy"], -r["loss"]))
         last = evals[-1]
-        lines.append(f"- Saved model (the best of {len(evals)} evaluation(s)): accuracy **{saved['accuracy']:.4f}**, "
+        lines.append(f"- Saved model (the best of {count(len(evals), 'evaluation')}): accuracy **{saved['accuracy']:.4f}**, "
                      f"loss {saved['loss']:.4f} (epoch {saved['epoch']:.2f}, step {saved['step']}).")
         lines.append(f"- Last evaluation: accuracy {last['accuracy']:.4f}, loss {last['loss']:.4f}; "
                      f"lowest loss seen {min(r['loss'] for r in evals):.4f}.")

@@ -7,10 +7,13 @@ as a user does.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import socket
 import sys
 import time
+from ftui.messages import count
+from ftui.vocab import APP_TITLE
 from pathlib import Path
 
 # Before gradio is imported anywhere: its analytics thread would otherwise try to reach the
@@ -35,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-concurrent-runs", type=int, default=1,
                         help="runs that train at the same time; the rest wait in a queue (default 1)")
     parser.add_argument("--auth-file", help='file of "user:password" lines; turns on sign-in, one runs folder per user')
+    parser.add_argument("--contact", default="",
+                        help="who to ask for an account, shown on the sign-in page (e.g. 'Ann, ann@example.org')")
     parser.add_argument("--allow-local-models", action=argparse.BooleanOptionalAction, default=None,
                         help="let users train from model folders on this machine (default: on without "
                              "--auth-file, off with it, so signed-in users cannot name host folders)")
@@ -75,14 +80,22 @@ def read_auth_file(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def sign_in_message(contact: str = "") -> str:
+    """The sign-in page names the studio and says who gives accounts (Gradio shows it as HTML)."""
+    who = html.escape(contact) if contact else "the person who runs this studio"
+    return (f"<h2>{html.escape(APP_TITLE)}</h2><p>Sign in with the account you were given: your runs, uploads and "
+            f"models are yours alone here. No account yet? Ask {who}.</p>")
+
+
 def serve(services, *, host: str = "127.0.0.1", port: int = 7860, auth=None, max_upload_mb: float = 50,
-          prevent_thread_lock: bool = False):
+          prevent_thread_lock: bool = False, contact: str = ""):
     """Build the app around `services` and start serving; returns the Blocks (already running)."""
     from ftui.ui.page import build_app
 
     demo = build_app(services)
     css_file = ASSETS / "style.css"
-    demo.launch(server_name=host, server_port=port, auth=auth, max_file_size=int(max_upload_mb * 1024 * 1024),
+    demo.launch(server_name=host, server_port=port, auth=auth, auth_message=sign_in_message(contact) if auth else None,
+                max_file_size=int(max_upload_mb * 1024 * 1024),
                 css=css_file.read_text(encoding="utf-8") if css_file.is_file() else None,
                 show_error=True, ssr_mode=False, quiet=True, prevent_thread_lock=True)
     if not prevent_thread_lock:
@@ -104,14 +117,14 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     services = Services(Path(args.runs_dir), max_upload_mb=args.max_upload_mb,
                         max_concurrent_runs=args.max_concurrent_runs, allow_local_models=args.allow_local_models)
     if services.interrupted:
-        print(f"ftui: {len(services.interrupted)} run(s) were active when the app last stopped; "
+        print(f"ftui: {count(len(services.interrupted), 'run')} active when the app last stopped; "
               "they are marked 'interrupted'.")
     if args.host not in LOOPBACK and not args.auth:
         print("ftui: warning: listening beyond this machine without --auth-file; anyone who can reach "
               "the port can train models and read your runs.", file=sys.stderr)
     try:
         demo = serve(services, host=args.host, port=args.port, auth=args.auth, max_upload_mb=args.max_upload_mb,
-                     prevent_thread_lock=True)
+                     prevent_thread_lock=True, contact=args.contact)
     except OSError as err:
         services.close()
         print(f"ftui: could not listen on {args.host}:{args.port} ({err}); try another --port.", file=sys.stderr)

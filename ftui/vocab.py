@@ -33,6 +33,8 @@ class TaskName(StrEnum):
 TASKS = tuple(TaskName)
 MEDIA_TASKS = frozenset({TaskName.IMAGE, TaskName.AUDIO})  # tasks whose inputs are files (a ZIP upload)
 
+APP_TITLE = "ftui · fine-tuning studio"
+
 # -- limits and defaults --------------------------------------------------------------------------
 MAX_EPOCHS = 100
 DEFAULT_EPOCHS = 3  # the UI's starting value: about the compute of the usual recipes (bench/quality.py)

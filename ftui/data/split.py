@@ -7,13 +7,29 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import defaultdict
 from pathlib import Path
 
 
+NUMBER_WORDS = {word: i for i, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+
+
+def natural_key(label: str) -> tuple:
+    """Number-like names in number order: "2" < "10", "class9" < "class10", "two" < "ten" (English words up
+    to twenty); everything else alphabetically, after them."""
+    word = str(label).strip().lower()
+    if word in NUMBER_WORDS:
+        return (0, NUMBER_WORDS[word], "")
+    parts = re.split(r"(\d+)", str(label))
+    return (1, 0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts if p))
+
+
 def label_names(labels) -> list[str]:
-    """The ordered label list of a run (index = class id)."""
-    return sorted(set(labels))
+    """The ordered label list of a run (index = class id), number-like names in number order."""
+    return sorted(set(labels), key=natural_key)
 
 
 def split_examples(labels: list[str], val_fraction: float, seed: int, max_examples: int | None = None,

@@ -177,6 +177,7 @@ class JobManager:
             # the saved model: "best" (the evaluation best_step/best_epoch) or "last" (no validation data)
             **{key: status.get(key) for key in ("best_step", "best_epoch", "best_loss", "saved_model",
                                                  "stopped_early", "extended_from_epochs", "preflight", "recipe",
+                                                 "n_train", "n_validation", "epochs",
                                                  "stage", "stage_done", "stage_total")},
             "labels": read_json(run_dir / "labels.json", []) or [],
             "log_tail": log_tail(run_dir) if state == RunState.FAILED else None,

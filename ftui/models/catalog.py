@@ -106,7 +106,7 @@ def whisper_tiny_en_weights() -> Path:
 # transformers folder (ftui/models/whisper.py); the others are transformers audio classifiers from
 # the hub. Whisper's rate was measured here on FSDD (see tasks/audio.py).
 _AUDIO = [
-    {"id": "whisper-tiny.en", "name": "Whisper tiny.en encoder (3 s window)", "weights": whisper_tiny_en_weights,
+    {"id": "whisper-tiny.en", "name": "Whisper tiny.en encoder", "weights": whisper_tiny_en_weights,
      "default": True, "params": "8.2M", "license": "mit", "learning_rate": 5e-5,
      "description": "OpenAI's smallest English speech encoder; trains in about a minute per 1,000 clips on a CPU. "
                     "Ships with ftui (works offline)."},

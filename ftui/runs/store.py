@@ -8,6 +8,7 @@ never name (or path-traverse into) another user's runs or uploads.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ftui.atomic import write_json_atomic  # noqa: F401 - the run folder's files are written with it
+from ftui.atomic import replacing, write_json_atomic  # noqa: F401 - the run folder's files are written with it
 from ftui.config import RunConfig
 from ftui.errors import FtuiError
 from ftui.vocab import ACTIVE_STATES, RunState, UPLOAD_ID
@@ -109,7 +110,7 @@ class RunStore:
                 "epochs": config.get("epochs"), "batch_size": (config.get("train") or {}).get("batch_size"),
                 **{k: status.get(k) for k in
                 ("state", "progress", "created", "started", "ended", "earlier_s", "best_accuracy", "data_name",
-                 "saved_model")}}
+                 "saved_model")}, "disk_bytes": disk_bytes(run_dir)}
 
     def delete(self, owner: str | None, run_id: str) -> None:
         path = self.run_dir(owner, run_id)
@@ -135,18 +136,27 @@ class RunStore:
 
     # -- uploads --------------------------------------------------------------------
     def save_upload(self, owner: str | None, source: Path, name: str) -> str:
-        """Copy an accepted upload into the owner's uploads; returns its id."""
-        upload_id = "u-" + secrets.token_hex(8)
+        """Keep a private copy of an accepted upload; returns its id. The id is the content's hash, so the
+        same file uploaded again (a re-upload, the example pressed twice) is stored once and inspected once."""
+        digest = hashlib.sha256()
+        with open(source, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        upload_id = "u-" + digest.hexdigest()[:16]
         folder = self.owner_dir(owner) / "uploads" / upload_id
-        folder.mkdir(parents=True)
-        shutil.copyfile(source, folder / safe_filename(name))
+        if folder.is_dir() and any(p.is_file() for p in folder.iterdir()):
+            return upload_id  # already here
+        folder.mkdir(parents=True, exist_ok=True)
+        with replacing(folder / safe_filename(name)) as tmp:  # two identical uploads at once: one file, whole
+            shutil.copyfile(source, tmp)
         return upload_id
 
     def upload_path(self, owner: str | None, upload_id: str) -> Path:
         upload_id = str(upload_id or "").strip()
         folder = self.owner_dir(owner) / "uploads" / upload_id
         # files only: an image ZIP is extracted next to itself (extracted/), which is not the upload
-        files = sorted(p for p in folder.iterdir() if p.is_file()) if UPLOAD_ID.match(upload_id) and folder.is_dir() else []
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) \
+            if UPLOAD_ID.match(upload_id) and folder.is_dir() else []  # (".name.*.tmp": a copy being written)
         if not files:
             raise FtuiError("unknown_upload", upload_id=upload_id)
         return files[0]
@@ -159,6 +169,17 @@ def read_status(run_dir: Path) -> dict:
         return read_json(run_dir / "status.json", {}) or {}
     except FtuiError as err:
         return damaged(err)
+
+
+def disk_bytes(folder: Path) -> int:
+    """Bytes the files under `folder` take (a run: model, checkpoints, exports, evaluations)."""
+    total = 0
+    for path in Path(folder).rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:  # removed while counting (a checkpoint being swapped in)
+            continue
+    return total
 
 
 def damaged(err: FtuiError) -> dict:

@@ -5,7 +5,7 @@ endpoint's body and raises FtuiError with a code. The actions live in three part
 
     data.py       DataActions       accept_upload, upload_task, inspect_dataset (and a run's split)
     runs.py       RunActions        start_run, suggest_learning_rate, run_status, stop_run, resume_run,
-                                    list_runs, run_config, rename_run, delete_run, export_run
+                                    list_runs, run_config, rename_run, delete_run, export_run, free_run_files
     inference.py  InferenceActions  predict, evaluate, evaluation_examples, list_evaluations, predict_batch
     predictors.py PredictorCache    the few loaded models prediction keeps in memory
 """
@@ -25,7 +25,7 @@ from ftui.tasks import get_task
 ACTIONS = {
     "data": ("accept_upload", "upload_task", "inspect_dataset"),
     "runs": ("start_run", "suggest_learning_rate", "run_status", "stop_run", "resume_run", "list_runs", "run_config",
-             "rename_run", "delete_run", "export_run"),
+             "rename_run", "delete_run", "export_run", "free_run_files"),
     "inference": ("predict", "evaluate", "evaluation_examples", "list_evaluations", "predict_batch"),
 }
 

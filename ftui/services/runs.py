@@ -72,9 +72,15 @@ class RunActions:
         return source
 
     def run_status(self, owner: str | None, run_id: str, since: int = 0) -> dict:
-        """State, progress and metric rows (from row `since` on) of one run."""
+        """State, progress and metric rows (from row `since` on) of one run; from row 0 also `settings`, what
+        the run trains on and with (the page shows them beside its curves)."""
         run_dir = self.store.run_dir(owner, run_id)
-        return {"run_id": run_id, **self.jobs.snapshot(run_dir, since=since)}
+        snap = {"run_id": run_id, **self.jobs.snapshot(run_dir, since=since)}
+        if not since:
+            summary = self.store.summary(run_dir)
+            snap["settings"] = {k: summary.get(k) for k in ("name", "task", "model", "data_name", "learning_rate",
+                                                             "epochs", "batch_size")}
+        return snap
 
     def stop_run(self, owner: str | None, run_id: str) -> dict:
         self.jobs.cancel(self.store.run_dir(owner, run_id))
@@ -128,6 +134,25 @@ class RunActions:
         self.predictors.forget(run_dir)
         self.store.delete(owner, run_id)
         return {"run_id": run_id, "deleted": True}
+
+    def free_run_files(self, owner: str | None, run_id: str, kind: str) -> dict:
+        """Give disk back: "checkpoints" (the resumable state, about 3x the model; the run then cannot be
+        resumed or trained further, its model still predicts) or "exports" (the ZIP / ONNX downloads, made
+        again on request). Refused while the run is queued or training."""
+        import shutil
+
+        from ftui.runs.store import disk_bytes
+
+        run_dir = self.store.run_dir(owner, run_id)
+        folder = {"checkpoints": run_dir / "checkpoints", "exports": run_dir / "exports"}.get(str(kind or "").strip())
+        if folder is None:
+            raise FtuiError("bad_option", name="kind", value=kind, reason="use checkpoints or exports")
+        state = read_status(run_dir).get("state")
+        if self.jobs.is_active(run_dir) or state in ACTIVE_STATES:
+            raise FtuiError("run_active", run_id=run_id, state=state)
+        freed = disk_bytes(folder) if folder.is_dir() else 0
+        shutil.rmtree(folder, ignore_errors=True)
+        return {"run_id": run_id, "kind": folder.name, "freed_bytes": freed, "disk_bytes": disk_bytes(run_dir)}
 
     def export_run(self, owner: str | None, run_id: str, format: str = "zip") -> dict:
         """A download of the tuned model: "zip" (the ecosystem's own format + model card) or "onnx"

@@ -226,6 +226,12 @@ class PublicApi:
         with api_errors():
             return self.services.rename_run(owner_of(request), run_id, name)
 
+    def free_run_files(self, run_id: str, kind: str, request: gr.Request = None) -> dict:
+        """Give disk back: kind "checkpoints" (the run can then no longer be resumed or trained further;
+        its model still predicts) or "exports" (made again on request). Returns freed_bytes, disk_bytes."""
+        with api_errors():
+            return self.services.free_run_files(owner_of(request), run_id, kind)
+
     def delete_run(self, run_id: str, request: gr.Request = None) -> dict:
         """Remove a run and all its files. A queued or running run is refused: stop it first."""
         with api_errors():
@@ -233,9 +239,10 @@ class PublicApi:
 
     ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
                  "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run",
-                 "delete_run", "suggest_learning_rate")
+                 "delete_run", "suggest_learning_rate", "free_run_files")
     # Never queue behind training-side work: these only read or write a few small files.
-    CHEAP = ("list_models", "run_status", "stop_run", "list_runs", "evaluation_examples", "rename_run", "delete_run")
+    CHEAP = ("list_models", "run_status", "stop_run", "list_runs", "evaluation_examples", "rename_run", "delete_run",
+             "free_run_files")
 
 
 def register(api: PublicApi) -> None:

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ftui.ui.api import PublicApi, register
+from ftui.errors import FtuiError
+from ftui.ui.api import owner_of
+from ftui.vocab import ACTIVE_STATES, APP_TITLE
 from ftui.ui.tab_data import build_data_tab
 from ftui.ui.tab_evaluate import build_evaluate_tab
 from ftui.ui.tab_predict import build_predict_tab
@@ -17,7 +20,7 @@ from ftui.ui.tab_train import POLL_SECONDS, build_train_tab
 if TYPE_CHECKING:
     from ftui.services import Services
 
-TITLE = "ftui · fine-tuning studio"
+TITLE = APP_TITLE
 UI_CONCURRENCY = 2  # UI events that read files or run models; 2 cores are shared with training
 
 
@@ -47,6 +50,7 @@ def build_app(services: Services) -> gr.Blocks:
         demo.load(train.restore, [train.current_run], train.restore_outputs, api_visibility="private")
         demo.load(predict.refresh, [train.current_run], predict.refresh_outputs, api_visibility="private")
         demo.load(signed_in, None, [who], api_visibility="private")
+        demo.load(landing_tab(services), [train.current_run], [tabs], api_visibility="private")
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)
     return demo
 
@@ -56,6 +60,18 @@ def browser_secret(services: Services) -> str:
     re-attach to its run after a server restart too. It is no real secret (Gradio sends it to the
     page) and needs none: the run id is checked against the signed-in owner on every lookup."""
     return hashlib.sha256(f"ftui:{services.store.root}".encode()).hexdigest()[:32]
+
+
+def landing_tab(services: Services):
+    def land(run_id, request: gr.Request):
+        """demo.load: [current_run] -> [tabs]. A page reloaded while its run trains opens on the Train tab
+        (where that run's charts are), not on Data."""
+        try:
+            state = services.run_status(owner_of(request), run_id, since=10**9)["state"] if run_id else None
+        except FtuiError:
+            state = None
+        return gr.Tabs(selected="train") if state in ACTIVE_STATES else gr.skip()
+    return land
 
 
 def signed_in(request: gr.Request) -> str:

@@ -10,6 +10,8 @@ import math
 
 import pandas as pd
 
+from ftui.ui import verdict
+
 from ftui.vocab import ACTIVE_STATES, DONE_STATES, RunState  # noqa: F401 - the tabs read them here
 
 TRAIN_SERIES = "training loss"
@@ -122,7 +124,9 @@ def state_markdown(snap: dict | None) -> str:
     run = f"Run `{snap.get('run_id', '?')}`"
     state = snap.get("state")
     best = snap.get("best_accuracy")
-    best_text = f" Best validation accuracy: **{best * 100:.1f}%**." if isinstance(best, (int, float)) else ""
+    measured = verdict.accuracy_sentence(best, snap.get("n_validation"), len(snap.get("labels") or []))
+    best_text = f" Best validation accuracy: {measured}." if measured else (
+        f" Best validation accuracy: **{best * 100:.1f}%**." if isinstance(best, (int, float)) else "")
     if state == RunState.QUEUED:
         return f"{run} is waiting for a free training slot."
     if state == RunState.RUNNING:
@@ -131,7 +135,10 @@ def state_markdown(snap: dict | None) -> str:
     saved = saved_model_text(snap)
     if state == RunState.FINISHED:
         early = " It stopped early: validation accuracy had stopped improving." if snap.get("stopped_early") else ""
-        return f"{run} finished.{early}{best_text}{saved} Try it on the Predict tab."
+        hint = verdict.next_step(best, snap.get("n_validation") or 0, snap.get("n_train") or 0,
+                                 len(snap.get("labels") or []), str(snap.get("recipe") or "").startswith("head only"),
+                                 int(snap.get("epochs") or 0), bool(snap.get("stopped_early")))
+        return f"{run} finished.{early}{best_text}{saved} Try it on the Predict tab." + (f" {hint}" if hint else "")
     if state == RunState.STOPPED:
         return f"{run} was stopped; the model learned so far was kept.{best_text}{saved} It can be resumed (Runs tab)."
     if state == RunState.INTERRUPTED:
@@ -144,11 +151,18 @@ def state_markdown(snap: dict | None) -> str:
     return f"{run}: {state}"
 
 
-def recipe_markdown(snap: dict | None) -> str:
-    """The recipe the run decided (data-aware defaults) and its pre-flight measurement, one line each."""
+def recipe_markdown(snap: dict | None, settings: dict | None = None) -> str:
+    """What the followed run trains on and with (its own settings: the form above is for the next run), the
+    recipe it decided (data-aware defaults) and its pre-flight measurement, one line each."""
     if not snap:
         return ""
     lines = []
+    if settings:
+        model = str(settings.get("model") or "?").replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        parts = [f"**{html.escape(str(settings.get('data_name') or 'its data'))}**", html.escape(model),
+                 f"learning rate {settings.get('learning_rate'):g}" if isinstance(settings.get("learning_rate"), (int, float)) else "",
+                 f"{settings.get('epochs')} epochs" if settings.get("epochs") else ""]
+        lines.append("**This run:** " + " · ".join(p for p in parts if p))
     if snap.get("recipe"):
         lines.append(f"**Recipe:** {html.escape(str(snap['recipe']))}")
     pre = snap.get("preflight")
@@ -183,8 +197,12 @@ def lr_test_markdown(result: dict) -> str:
 def saved_model_text(snap: dict) -> str:
     """' The saved model is from epoch 2 (step 40), the best evaluation.' — which weights model/ holds."""
     if snap.get("saved_model") == "last":
+        if snap.get("n_validation"):
+            return " The saved model is the last one: the run stopped before its first evaluation."
         return " The saved model is the last one (there was no validation data to pick the best)."
     epoch = snap.get("best_epoch")
+    if snap.get("saved_model") == "best" and snap.get("best_step") == 0:
+        return " The saved model is the head fitted on the frozen backbone (fine-tuning did not beat it)."
     if snap.get("saved_model") == "best" and isinstance(epoch, (int, float)):
         return f" The saved model is the best one, from epoch {epoch:g} (step {snap.get('best_step')})."
     return ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ftui.messages import count
 from ftui.vocab import TaskName
 
 
@@ -36,10 +37,10 @@ def issues_markdown(issues: list[dict] | None) -> str:
     lines = []
     if errors:
         lines.append("**Must be fixed before training:**")
-        lines += [f"- ⛔ {_message(i)}" for i in errors]
+        lines += [f"- **Error:** {_message(i)}" for i in errors]
     if warnings:
         lines.append("**Worth a look:**")
-        lines += [f"- ⚠️ {_message(i)}" for i in warnings]
+        lines += [f"- **Note:** {_message(i)}" for i in warnings]
     return "\n".join(lines)
 
 
@@ -55,7 +56,7 @@ def summary_markdown(summary: dict | None) -> str:
     n = summary.get("n_examples", 0)
     k = len(summary.get("class_counts") or {})
     if summary.get("kind") == "images":
-        line = f"**{name}**: {n} images in {k} classes"
+        line = f"**{name}**: {count(n, 'picture')} in {count(k, 'class')}"
         if summary.get("n_validation"):
             line += f", plus {summary['n_validation']} validation images from its own `val/` folder"
         sizes = summary.get("image_sizes") or {}
@@ -63,15 +64,15 @@ def summary_markdown(summary: dict | None) -> str:
             line += (f"; sizes from {sizes['width']['min']}×{sizes['height']['min']} to "
                      f"{sizes['width']['max']}×{sizes['height']['max']} px")
         if summary.get("n_skipped"):
-            line += f"; {summary['n_skipped']} file(s) skipped (listed below)"
+            line += f"; {count(summary['n_skipped'], 'file')} skipped (listed below)"
         line += "."
     elif summary.get("kind") == TaskName.AUDIO:
-        line = f"**{name}**: {n} clips in {k} classes"
+        line = f"**{name}**: {count(n, 'clip')} in {count(k, 'class')}"
         if summary.get("n_validation"):
             line += f", plus {summary['n_validation']} validation clips from its own `val/` folder"
         line += audio_details(summary)
         if summary.get("n_skipped"):
-            line += f"; {summary['n_skipped']} file(s) skipped (listed below)"
+            line += f"; {count(summary['n_skipped'], 'file')} skipped (listed below)"
         line += "."
     else:
         line = (f"**{name}**: {n} examples in {k} classes; text column `{summary.get('text_column')}`, "

@@ -10,6 +10,8 @@ import time
 
 import pandas as pd
 
+from ftui.messages import count
+from ftui.ui import verdict
 from ftui.ui.render import ACTIVE_STATES, DONE_STATES, _num, _short_model, format_duration
 
 DIFFERS = "≠"  # the marker in the config table's "differs" column
@@ -18,7 +20,7 @@ CONFIG_KEYS_FIRST = ("name", "task", "model", "upload", "learning_rate", "epochs
 
 # -- the runs table --------------------------------------------------------------------------
 RUN_COLUMNS = ["run", "name", "task", "model", "data", "learning rate", "epochs", "batch size",
-               "best val. accuracy", "state", "duration"]
+               "best val. accuracy", "state", "duration", "disk"]
 
 
 def duration_s(run: dict, now: float | None = None) -> float | None:
@@ -45,7 +47,8 @@ def runs_table(runs: list[dict], now: float | None = None) -> pd.DataFrame:
         rows.append([r.get("run_id"), r.get("name") or "", r.get("task") or "", _short_model(r.get("model")),
                      r.get("data_name") or "", _lr(r.get("learning_rate")), r.get("epochs"),
                      r.get("batch_size") or "", percent(r.get("best_accuracy")), r.get("state") or "",
-                     format_duration(duration_s(r, now)) if duration_s(r, now) is not None else ""])
+                     format_duration(duration_s(r, now)) if duration_s(r, now) is not None else "",
+                     size_text(r.get("disk_bytes")) if r.get("disk_bytes") else ""])
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -176,7 +179,7 @@ def onnx_sentence(result: dict) -> str:
     text = (f"max |Δlogit| {_num(diff):.1g} over {n} validation inputs, "
             f"same top label {percent(same) or '?'}")
     if result.get("parity_ok") is False:
-        return f"⚠️ The ONNX file does not match the PyTorch model closely: {text}."
+        return f"**Warning:** the ONNX file does not match the PyTorch model closely: {text}."
     return f"ONNX parity: {text}."
 
 
@@ -189,7 +192,11 @@ def evaluation_markdown(result: dict | None) -> str:
     if not result:
         return "No evaluation yet: evaluate the run on its validation split or on a labelled file."
     source = "its validation split" if result.get("source") == "validation" else f"**{result.get('source')}**"
-    line = (f"On {source} ({result.get('n', 0)} examples): accuracy **{percent(result.get('accuracy'))}**, "
+    supports = [c.get("support") or 0 for c in result.get("per_class") or []]
+    majority = max(supports) / sum(supports) if sum(supports) else None
+    measured = verdict.accuracy_sentence(result.get("accuracy"), result.get("n") or 0, len(result.get("labels") or []),
+                                         majority)
+    line = (f"On {source}: accuracy {measured or percent(result.get('accuracy'))}, "
             f"macro-F1 **{percent(result.get('macro_f1'))}**, weighted F1 {percent(result.get('weighted_f1'))}.")
     unseen = result.get("unseen_labels") or {}
     if unseen:
@@ -239,12 +246,12 @@ def cell_of(index, labels: list[str] | None) -> tuple[str, str] | None:
     return labels[row], labels[col - 1]
 
 
-def cell_markdown(true: str, pred: str, count: int, shown: int) -> str:
+def cell_markdown(true: str, pred: str, n: int, shown: int) -> str:
     kind = "correctly predicted" if true == pred else f"predicted as **{pred}**"
-    more = f" (the {shown} most confident shown)" if shown < count else ""
-    if not count:
+    more = f" (the {shown} most confident shown)" if shown < n else ""
+    if not n:
         return f"No **{true}** example was {kind}."
-    return f"{count} **{true}** example(s) {kind}{more}."
+    return f"{n} **{true}** {'example was' if n == 1 else 'examples were'} {kind}{more}."
 
 
 def top_probabilities(probabilities: dict | None, k: int = 3) -> str:
@@ -253,9 +260,17 @@ def top_probabilities(probabilities: dict | None, k: int = 3) -> str:
 
 
 def examples_frame(examples: list[dict]) -> pd.DataFrame:
-    rows = [[e.get("index"), e.get("input"), e.get("true"), e.get("pred"), percent(e.get("confidence")),
-             top_probabilities(e.get("probabilities"))] for e in examples]
-    return pd.DataFrame(rows, columns=["#", "input", "true", "predicted", "confidence", "probabilities"])
+    """A confusion cell's examples, the answer first (a long text in the last column cannot push it away)."""
+    rows = [[e.get("pred"), percent(e.get("confidence")), e.get("true"), top_probabilities(e.get("probabilities")),
+             e.get("index"), e.get("input")] for e in examples]
+    return pd.DataFrame(rows, columns=["predicted", "confidence", "true", "probabilities", "#", "input"])
+
+
+def batch_preview(frame: pd.DataFrame) -> pd.DataFrame:
+    """The prediction CSV's first rows with the answer first and the (possibly long) input last."""
+    first = [c for c in ("predicted", "confidence") if c in frame.columns]
+    return frame[[*first, *(c for c in frame.columns if c not in first and c != "input"), "input"]] \
+        if "input" in frame.columns else frame
 
 
 def evaluation_choices(evaluations: list[dict]) -> list[tuple[str, str]]:
@@ -269,7 +284,7 @@ def evaluation_choices(evaluations: list[dict]) -> list[tuple[str, str]]:
 
 def batch_markdown(result: dict) -> str:
     skipped = result.get("skipped") or []
-    line = f"Predicted **{result.get('n', 0)}** input(s) of **{result.get('source', 'your file')}**."
+    line = f"Predicted **{count(result.get('n', 0), 'input')}** of **{result.get('source', 'your file')}**."
     if skipped:
         line += f" {len(skipped)} skipped: " + "; ".join(
             f"{s.get('file') or s.get('name') or '?'} ({s.get('message') or s.get('code')})" for s in skipped[:5])

@@ -20,8 +20,8 @@ from ftui.vocab import TaskName
 if TYPE_CHECKING:
     from ftui.services import Services
 
-TABLE_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".xlsx", ".txt"]
-FILE_TYPES = [*TABLE_TYPES, ".zip"]
+# No file_types filter on the upload widgets: the browser would refuse TREC's own train_5500.label or a lone
+# .m4a with a toast that vanishes; the server reads what it can and says in the summary what it cannot.
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 EXAMPLE_FILES = {TaskName.TEXT: EXAMPLES / "sms_spam_sample.csv", TaskName.IMAGE: EXAMPLES / "ants_bees_sample.zip",
                  TaskName.AUDIO: EXAMPLES / "spoken_digits_sample.zip"}
@@ -60,7 +60,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                     "or a CSV of file name + label beside the images. "
                     "**Sounds**: the same, with WAV, FLAC, OGG or MP3 clips.")
         with gr.Row():
-            file = gr.File(label="Training data", file_types=FILE_TYPES, elem_id="data-file", scale=3, height=140)
+            file = gr.File(label="Training data", elem_id="data-file", scale=3, height=140)
             with gr.Column(scale=1, min_width=220):
                 gr.Markdown("No data at hand? Real examples:")
                 example = gr.Button("500 SMS messages: ham / spam", elem_id="use-example", size="md")
@@ -82,14 +82,14 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         samples = gr.State({})  # label -> sample clip paths (server side; never sent to the browser)
         with gr.Row():
             preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True, scale=3,
-                                   elem_id="data-preview")
+                                   elem_id="data-preview", visible=False)  # no "1 2 3" headers before any data
             histogram = gr.BarPlot(x="label", y="examples", label="Examples per class", scale=2,
                                    y_lim=[0, None], elem_id="class-histogram", height=300)
         with gr.Accordion("Validation data", open=False):
             val_fraction = gr.Slider(0.05, 0.5, value=DEFAULT_VAL_FRACTION, step=0.05,
                                      label="Share of the data held out for validation", elem_id="val-fraction",
                                      info="A stratified split: every class keeps its share.")
-            val_file = gr.File(label="Or a separate validation file (same columns)", file_types=FILE_TYPES,
+            val_file = gr.File(label="Or a separate validation file (same columns)",
                                elem_id="validation-file", height=100)
         validation_upload = gr.State(None)
 
@@ -97,7 +97,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
              listen_group, listen_class, samples, *players]
     quiet = (gr.update(visible=False), gr.update(choices=[], value=None), {}, *[None] * PLAYERS)  # no audio
 
-    def inspect(owner: str, upload_id: str, name: str, options: dict) -> tuple:
+    def inspect(owner: str, upload_id: str, name: str, options: dict, toast: bool = True) -> tuple:
         """Inspect an accepted upload and fill every widget in `shown`; a whole-file problem keeps
         the upload (so the user can pick columns) and says what is wrong."""
         try:
@@ -110,7 +110,8 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
             result = services.inspect_dataset(owner, task, None, options, upload_id=upload_id)
         except FtuiError as err:
             message = error_message(err)
-            gr.Warning(message)
+            if toast:  # not on a reload: the summary line says it, the toast came with the upload
+                gr.Warning(message)
             columns = _columns_from(err)
             state = {"upload_id": upload_id, "name": name, "task": task, "ok": False, "error": message}
             return (state, f"**{name}**: {message}", "", None, None,
@@ -197,11 +198,11 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         except FtuiError:
             return on_clear()
         options = data_options(state.get("text_column"), state.get("label_column"), None, None)
-        return inspect(owner, state["upload_id"], state.get("name") or "data", options)
+        return inspect(owner, state["upload_id"], state.get("name") or "data", options, toast=False)
 
     def on_clear():
         """file.clear: [] -> shown, all emptied (the accepted copy stays on disk for runs that use it)."""
-        return (None, render_data.summary_markdown(None), "", gr.update(value=None, visible=True, label="First rows"), None,
+        return (None, render_data.summary_markdown(None), "", gr.update(value=None, visible=False, label="First rows"), None,
                 gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.update(visible=True),
                 gr.update(visible=False, value=None), *quiet)
 

@@ -17,7 +17,6 @@ import pandas as pd
 from ftui.errors import FtuiError
 from ftui.ui import media, render_runs
 from ftui.ui.api import error_message, owner_of, served_file
-from ftui.ui.tab_data import FILE_TYPES
 from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
         with gr.Row(equal_height=True):
             on_validation = gr.Button("Evaluate on its validation split", variant="primary",
                                       elem_id="eval-validation-btn", scale=1)
-            eval_file = gr.File(label="…or a labelled file (same kind as the training data)", file_types=FILE_TYPES,
+            eval_file = gr.File(label="…or a labelled file (same kind as the training data)",
                                 elem_id="eval-file", height=110, scale=2)
         summary = gr.Markdown(render_runs.evaluation_markdown(None), elem_id="eval-summary")
         with gr.Row():
@@ -83,7 +82,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
         gr.Markdown("### Predict a whole file\nAn unlabelled file (texts: a table or one text per line; "
                     "pictures / sounds: a ZIP) → a CSV with the predicted label and every probability.")
         with gr.Row(equal_height=True):
-            batch_file = gr.File(label="Unlabelled file", file_types=FILE_TYPES, elem_id="batch-file", height=110,
+            batch_file = gr.File(label="Unlabelled file", elem_id="batch-file", height=110,
                                  scale=3)
             with gr.Column(scale=1, min_width=200):
                 batch = gr.Button("Predict every input", variant="primary", elem_id="batch-btn")
@@ -246,7 +245,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
         except FtuiError as err:
             gr.Warning(error_message(err))
             return error_message(err), gr.update(visible=False), gr.update(visible=False)
-        preview = pd.read_csv(result["csv"], nrows=PREVIEW_ROWS)
+        preview = render_runs.batch_preview(pd.read_csv(result["csv"], nrows=PREVIEW_ROWS))
         return (render_runs.batch_markdown(result),
                 gr.update(value=str(downloadable(result["csv"])), visible=True, label=f"Download {Path(result['csv']).name}"),
                 gr.update(value=preview, visible=True))

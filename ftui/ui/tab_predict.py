@@ -30,13 +30,15 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
     with gr.Tab("3 · Predict", id="predict", elem_id="tab-predict") as tab:
         with gr.Row():
             run = gr.Dropdown(label="Trained run", choices=[], elem_id="predict-run", scale=5,
-                              info="Finished and stopped runs, newest first.")
+                              info="Finished and stopped runs, newest first (and running ones that already have "
+                                   "a model).")
             with gr.Column(scale=0, min_width=140):
                 refresh = gr.Button("↻ Refresh list", elem_id="refresh-runs", size="sm")
         with gr.Row():
             with gr.Column(scale=3):
-                text = gr.Textbox(label="Text", lines=4, elem_id="predict-text",
-                                  placeholder="Type a message to classify, then press Predict (or Enter).")
+                # lines=1 (growing to max_lines): Enter predicts, Shift+Enter starts a new line
+                text = gr.Textbox(label="Text", lines=1, max_lines=8, elem_id="predict-text",
+                                  placeholder="Type a text to classify, then press Enter (Shift+Enter: a new line).")
                 image = gr.Image(label="Picture (upload or webcam)", type="filepath", sources=["upload", "webcam"],
                                  visible=False, elem_id="predict-image", height=300)
                 sound = gr.Audio(label="Sound (upload or record; WAV, FLAC, OGG or MP3)", type="filepath",
@@ -46,7 +48,7 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
             label = gr.Label(label="Top labels", num_top_classes=TOP_K, elem_id="predict-label", scale=2)
         with gr.Accordion("All runs", open=False, elem_id="runs-accordion"):
             gr.Markdown("Click a run to follow its charts on the Train tab.")
-            runs_table = gr.Dataframe(interactive=False, elem_id="runs-table", max_height=360)
+            runs_table = gr.Dataframe(render_runs.runs_table([]), interactive=False, elem_id="runs-table", max_height=360)
 
     def on_refresh(current_run, request: gr.Request):
         """tab.select / refresh.click / demo.load: [current_run] -> [run, runs_table, status]. Keeps the

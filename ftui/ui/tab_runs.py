@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from ftui.messages import count
 from ftui.errors import FtuiError
 from ftui.ui.charts import NO_COMPARISON, comparison
 from ftui.ui import render, render_runs
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_data import DataTab
-from ftui.ui.tab_evaluate import downloadable
+from ftui.ui.run_files import exporter, freer, need_run
 from ftui.ui.tab_train import TrainTab
 from ftui.vocab import TaskName
 
@@ -82,6 +83,8 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
             download = gr.DownloadButton("Download", visible=False, elem_id="export-download", variant="primary")
         export_text = gr.Markdown("", elem_id="export-status")
         with gr.Row():
+            free_checkpoints = gr.Button("Delete checkpoints", elem_id="free-checkpoints-btn", scale=0, min_width=180)
+            free_exports = gr.Button("Delete exports", elem_id="free-exports-btn", scale=0, min_width=160)
             delete = gr.Button("Delete…", variant="stop", elem_id="delete-btn", scale=0, min_width=160)
         with gr.Column(visible=False, elem_id="delete-confirm-row") as confirm_row:
             confirm_text = gr.Markdown("", elem_id="delete-confirm-text")
@@ -134,15 +137,10 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
                 name = services.run_config(owner_of(request), run_id).get("name") or ""
             except FtuiError as err:
                 return "", gr.update(visible=False), "", gr.update(visible=False), error_message(err)
-        chosen = f"Run `{run_id}` chosen: rename, clone, resume, export or delete it below." if run_id else ""
-        return name, gr.update(visible=False, value=None), "", gr.update(visible=False), chosen
+        chosen = f"Run `{run_id}` chosen: rename, clone, resume, export or delete it below." if run_id else gr.skip()
+        return name, gr.update(visible=False, value=None), "", gr.update(visible=False), chosen  # (none: keep the last word)
 
     # -- actions -------------------------------------------------------------------------
-    def need_run(run_id) -> bool:
-        if not run_id:
-            gr.Warning("Choose a run first (click its row in the table, or pick it under Manage one run).")
-            return False
-        return True
 
     def on_rename(run_id, name, request: gr.Request):
         """rename.click / new_name.submit: [managed, new_name] -> [manage_text]; then the table refreshes."""
@@ -180,7 +178,8 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
         except FtuiError as err:
             gr.Warning(error_message(err))
             return gr.update(visible=False), error_message(err), gr.skip(), gr.skip()
-        return (gr.update(visible=False), f"Run `{run_id}` was deleted.", None,
+        gr.Info(f"Run {run_id} was deleted, with all its files.")
+        return (gr.update(visible=False), f"Run `{run_id}` was deleted, with all its files.", None,
                 None if current == run_id else gr.skip())
 
     def on_stop(run_id, request: gr.Request):
@@ -238,29 +237,8 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
             message = error_message(err) if isinstance(err, FtuiError) else f"Not a number of epochs: {extra}"
             gr.Warning(message)
             return gr.skip(), gr.skip(), message
-        what = f"{int(extra)} more epoch(s)" if extra else "where it left off"
+        what = f"{count(int(extra), 'more epoch')}" if extra else "where it left off"
         return run_id, gr.Tabs(selected="train"), f"Run `{run_id}` continues ({what})."
-
-    def exporter(kind: str):
-        def on_export(run_id, request: gr.Request):
-            """export_zip/onnx.click: [managed] -> [download, export_text]."""
-            if not need_run(run_id):
-                return gr.skip(), gr.skip()
-            try:
-                result = services.export_run(owner_of(request), run_id, kind)
-            except FtuiError as err:
-                gr.Warning(error_message(err))
-                return gr.update(visible=False), error_message(err)
-            path = downloadable(result.get("zip") if kind == "onnx" else result["path"])
-            size = render_runs.size_text(result.get("size_bytes"))
-            if kind == "onnx":
-                text = (f"ONNX model ready ({size}; the download is a ZIP with the .onnx file, labels and a README). "
-                        + render_runs.onnx_sentence(result))
-            else:
-                text = f"Model ZIP ready ({size}): loads with plain transformers / torch, see its README.md."
-            label = "Download ONNX (ZIP)" if kind == "onnx" else "Download model ZIP"
-            return gr.update(value=str(path), visible=True, label=label), text
-        return on_export
 
     # -- wiring --------------------------------------------------------------------------
     private = {"api_visibility": "private"}
@@ -292,6 +270,9 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
         on_refresh, [compare, managed], refreshed, **private)
     stop.click(on_stop, [managed], [manage_text], concurrency_limit=None, **private).then(
         on_refresh, [compare, managed], refreshed, **private)
-    export_zip.click(exporter("zip"), [managed], [download, export_text], **private)
-    export_onnx.click(exporter("onnx"), [managed], [download, export_text], **private)
+    export_zip.click(exporter(services, "zip"), [managed], [download, export_text], **private)
+    for button, kind in ((free_checkpoints, "checkpoints"), (free_exports, "exports")):
+        button.click(freer(services, kind), [managed], [manage_text], **private).then(
+            on_refresh, [compare, managed], refreshed, **private)
+    export_onnx.click(exporter(services, "onnx"), [managed], [download, export_text], **private)
     return RunsTab(tab=tab, refresh=on_refresh, refresh_outputs=refreshed)

@@ -124,8 +124,13 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         data_line = gr.Markdown(data_sentence(None, None), elem_id="train-data")
         with gr.Row():
             train = gr.Button("Train", variant="primary", elem_id="train-btn", scale=3)
-            stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
-        view = LiveView(services, timer)
+            stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1, interactive=False)
+        with gr.Row(visible=False, elem_id="another-run") as another_row:
+            another_text = gr.Markdown("", elem_id="another-run-text")
+            another = gr.Button("Start another run", variant="primary", elem_id="another-run-btn", scale=0,
+                                min_width=180)
+            keep = gr.Button("Cancel", elem_id="another-run-cancel", scale=0, min_width=100)
+        view = LiveView(services, timer, stop)
 
     live = view.outputs
 
@@ -136,7 +141,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             "warmup_ratio": warmup_ratio, "label_smoothing": label_smoothing, "head_lr_multiplier": head_multiplier,
             "seed": seed, "early_stopping_patience": patience}
     train_inputs = {data.upload, data.validation_upload, data.text_column, data.label_column, data.val_fraction,
-                    model, custom_model, learning_rate, epochs, *form.values()}
+                    model, custom_model, learning_rate, epochs, current_run, *form.values()}
 
     def run_request(values: dict) -> tuple[str, str, dict] | str:
         """(task, model, options) from the form's values, or a sentence saying what is missing."""
@@ -152,8 +157,22 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         return task, chosen_model(values[model], values[custom_model]), options
 
     def on_train(values: dict, request: gr.Request):
-        """train.click: train_inputs (a set: `values` is keyed by component) -> [current_run, *live].
-        Returns as soon as the run is queued; the timer takes it from there."""
+        """train.click: train_inputs -> [another_row, another_text, current_run, *live]. While this page's run is
+        still queued or training, it asks first (a second click used to queue a twin quietly)."""
+        followed = values[current_run]
+        try:
+            state = services.run_status(owner_of(request), followed, since=10**9)["state"] if followed else None
+        except FtuiError:
+            state = None
+        if state in render.ACTIVE_STATES:
+            asking = (f"Run `{followed}` is still {state}. Start another run next to it (it waits for a free slot "
+                      "if there is none)?")
+            return (gr.Row(visible=True), asking, *(gr.skip(),) * (1 + len(live)))
+        return (gr.Row(visible=False), "", *start(values, request))
+
+    def start(values: dict, request: gr.Request) -> tuple:
+        """another.click / on_train: train_inputs -> [current_run, *live]. Returns as soon as the run is
+        queued; the timer takes it from there."""
         unchanged = (gr.skip(),) * (1 + len(live))
         asked = run_request(values)
         if isinstance(asked, str):
@@ -169,7 +188,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             message = error_message(err)
             gr.Warning(message)
             return (gr.skip(), *view.unchanged(state_text=message))
-        return (run_id, *view.show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True))
+        return (run_id, *view.show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or []),
+                                          "settings": snap.get("settings")}, True))
 
     def on_suggest(values: dict, request: gr.Request):
         """suggest.click: train_inputs -> [learning_rate, lr_test, lr_plot, lr_text]. A ~30 s range test."""
@@ -241,7 +261,10 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     data.upload.change(on_task, [data.upload, model, learning_rate, epochs], [*per_task, learning_rate, epochs],
                        **private)
     data.validation_upload.change(on_data, [data.upload, data.validation_upload], [data_line], **private)
-    train.click(on_train, train_inputs, [current_run, *live], **private)
+    train.click(on_train, train_inputs, [another_row, another_text, current_run, *live], **private)
+    another.click(lambda: gr.Row(visible=False), None, [another_row], **private).then(
+        start, train_inputs, [current_run, *live], **private)
+    keep.click(lambda: gr.Row(visible=False), None, [another_row], **private)
     suggest.click(on_suggest, train_inputs, [learning_rate, lr_test, lr_plot, lr_text], **private)
     # Ticks are cheap reads of a snapshot: never queue them behind other work, never flash a spinner.
     timer.tick(view.on_tick, [current_run, view.poll], live, concurrency_limit=None, show_progress="hidden", **private)

@@ -21,8 +21,9 @@ SETTLE_TICKS = 3  # ticks that re-send the charts after a run ended (see `show`)
 
 
 class LiveView:
-    def __init__(self, services: Services, timer: gr.Timer):
+    def __init__(self, services: Services, timer: gr.Timer, stop: gr.Button):
         self.services = services
+        self.stop = stop  # enabled only while the followed run is queued or training
         self.progress = gr.HTML(render.progress_html(None), elem_id="run-progress")
         self.state_text = gr.Markdown("", elem_id="run-state")
         self.recipe_text = gr.Markdown("", elem_id="run-recipe")
@@ -44,12 +45,12 @@ class LiveView:
         # how many ticks have passed since the run ended.
         self.poll = gr.State(None)
         self.outputs = [self.poll, self.progress, self.state_text, self.recipe_text, self.log_box, self.log,
-                        self.loss_plot, self.val_plot, self.lr_plot, timer]
+                        self.loss_plot, self.val_plot, self.lr_plot, self.stop, timer]
 
     def unchanged(self, **changes) -> tuple:
         """gr.skip() for every output, but those named in `changes` (by attribute name)."""
         names = ["poll", "progress", "state_text", "recipe_text", "log_box", "log", "loss_plot", "val_plot",
-                 "lr_plot", "timer"]
+                 "lr_plot", "stop", "timer"]
         return tuple(changes.get(name, gr.skip()) for name in names)
 
     def show(self, snap: dict, state: dict, changed: bool) -> tuple:
@@ -73,8 +74,10 @@ class LiveView:
         else:
             plots = (gr.skip(),) * 3
         tail = snap.get("log_tail")
-        return (state, render.progress_html(snap), render.state_markdown(snap), render.recipe_markdown(snap),
-                gr.Accordion(visible=bool(tail)), tail or "", *plots, gr.Timer(active=keep_polling))
+        return (state, render.progress_html(snap), render.state_markdown(snap),
+                render.recipe_markdown(snap, state.get("settings")),
+                gr.Accordion(visible=bool(tail)), tail or "", *plots, gr.Button(interactive=active),
+                gr.Timer(active=keep_polling))
 
     def attach(self, run_id, request: gr.Request):
         """demo.load / a run picked in the runs table: [current_run] -> outputs. Redraws the run from its
@@ -82,15 +85,20 @@ class LiveView:
         (another sign-in in this browser, a deleted run) only leaves a one-line note."""
         if not run_id:
             return self.unchanged(poll=None, progress=render.progress_html(None), state_text="", recipe_text="",
-                                  log_box=gr.Accordion(visible=False), timer=gr.Timer(active=False))
+                                  log_box=gr.Accordion(visible=False), stop=gr.Button(interactive=False),
+                                  timer=gr.Timer(active=False))
         try:
             snap = self.services.run_status(owner_of(request), run_id, since=0)
         except FtuiError as err:
-            return self.unchanged(poll=None, progress=render.progress_html(None), state_text=error_message(err),
+            # A run of another sign-in in this browser, or one deleted since: forget it without a word.
+            quiet = err.code == "unknown_run"
+            return self.unchanged(poll=None, progress=render.progress_html(None),
+                                  state_text="" if quiet else error_message(err),
                                   recipe_text="", log_box=gr.Accordion(visible=False), loss_plot=render.loss_frame([]),
                                   val_plot=render.validation_frame([]), lr_plot=render.rate_frame([]),
-                                  timer=gr.Timer(active=False))
-        return self.show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or [])}, True)
+                                  stop=gr.Button(interactive=False), timer=gr.Timer(active=False))
+        return self.show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or []),
+                                "settings": snap.get("settings")}, True)
 
     def on_tick(self, run_id, state: dict | None, request: gr.Request):
         """timer.tick: [current_run, poll] -> outputs. Asks only for rows after the ones already shown."""
@@ -105,7 +113,8 @@ class LiveView:
         if (snap.get("n_rows") or 0) < len(state["rows"]):  # resumed: rows past its checkpoint were dropped
             return self.attach(run_id, request)
         new = list(snap.get("rows") or [])
-        return self.show(snap, {**state, "rows": state["rows"] + new}, bool(new))
+        return self.show(snap, {**state, "rows": state["rows"] + new,
+                                "settings": snap.get("settings") or state.get("settings")}, bool(new))
 
     def on_stop(self, run_id, request: gr.Request):
         """stop.click: [current_run] -> [state_text]. The timer shows the final state."""

@@ -258,6 +258,23 @@ def test_delete_refuses_an_active_run_then_removes_it_once_stopped(ann, files, t
     expect_error("unknown_run", ann.predict, run, api_name="/delete_run")
 
 
+def test_free_exports_and_checkpoints_shows_on_the_disk_column(ann, bob, server, run_id):
+    """Give disk back: exports (made again on request), then checkpoints (the run keeps predicting, but
+    can no longer be trained further); the runs list's disk_bytes shrinks each time."""
+    ann.predict(run_id, "zip", api_name="/export_run")
+    size = {r["run_id"]: r for r in ann.predict(api_name="/list_runs")}[run_id]["disk_bytes"]
+    expect_error("unknown_run", bob.predict, run_id, "exports", api_name="/free_run_files")
+    exports = ann.predict(run_id, "exports", api_name="/free_run_files")
+    assert exports["freed_bytes"] > 0 and exports["disk_bytes"] == size - exports["freed_bytes"]
+    checkpoints = ann.predict(run_id, "checkpoints", api_name="/free_run_files")
+    assert checkpoints["freed_bytes"] > 0 and checkpoints["disk_bytes"] < exports["disk_bytes"]
+    run_dir = server[1].store.run_dir("ann", run_id)
+    assert not (run_dir / "checkpoints").exists() and (run_dir / "model").is_dir()
+    assert set(ann.predict(run_id, "the film was great", api_name="/predict")) == {"pos", "neg"}
+    expect_error("no_checkpoint", ann.predict, run_id, 1, api_name="/resume_run")
+    expect_error("bad_option", ann.predict, run_id, "model", api_name="/free_run_files")
+
+
 def test_delete_the_finished_run(ann, run_id):
     assert ann.predict(run_id, api_name="/delete_run") == {"run_id": run_id, "deleted": True}
     assert run_id not in [r["run_id"] for r in ann.predict(api_name="/list_runs")]

@@ -86,7 +86,7 @@ def test_onnx_sentence_reads_like_a_person_wrote_it():
     ok = {"max_abs_diff": 3.2e-6, "n_checked": 32, "same_argmax_fraction": 1.0, "parity_ok": True}
     assert rr.onnx_sentence(ok) == ("ONNX parity: max |Δlogit| 3e-06 over 32 validation inputs, "
                                     "same top label 100.0%.")
-    assert rr.onnx_sentence({**ok, "parity_ok": False, "max_abs_diff": 0.5}).startswith("⚠️")
+    assert rr.onnx_sentence({**ok, "parity_ok": False, "max_abs_diff": 0.5}).startswith("**Warning:**")
 
 
 def test_size_text():
@@ -129,11 +129,17 @@ def test_per_class_and_examples_frames():
     assert per.columns.tolist() == ["label", "precision", "recall", "F1", "support"] and per["support"].sum() == 8
     examples = rr.examples_frame([{"index": 4, "input": "dull film", "true": "neg", "pred": "pos",
                                    "confidence": 0.61, "probabilities": {"neg": 0.39, "pos": 0.61}}])
-    assert examples.iloc[0].tolist() == [4, "dull film", "neg", "pos", "61.0%", "pos 61.0%, neg 39.0%"]
+    assert examples.iloc[0].tolist() == ["pos", "61.0%", "neg", "pos 61.0%, neg 39.0%", 4, "dull film"]  # answer first
+    import pandas as pd
+
+    csv = pd.DataFrame([{"input": "a very long text " * 20, "predicted": "spam", "confidence": 0.9, "p_ham": 0.1,
+                         "p_spam": 0.9}])
+    assert rr.batch_preview(csv).columns.tolist() == ["predicted", "confidence", "p_ham", "p_spam", "input"]
 
 
 def test_cell_markdown_says_how_many_and_which_kind():
-    assert "3 **neg** example(s) correctly predicted" in rr.cell_markdown("neg", "neg", 3, 3)
+    assert "3 **neg** examples were correctly predicted" in rr.cell_markdown("neg", "neg", 3, 3)
+    assert "1 **neg** example was correctly predicted" in rr.cell_markdown("neg", "neg", 1, 1)
     assert "predicted as **pos**" in rr.cell_markdown("neg", "pos", 30, 24) and "24 most confident" in \
         rr.cell_markdown("neg", "pos", 30, 24)
     assert rr.cell_markdown("neg", "pos", 0, 0).startswith("No **neg**")
@@ -141,4 +147,4 @@ def test_cell_markdown_says_how_many_and_which_kind():
 
 def test_batch_markdown_lists_skipped_files():
     text = rr.batch_markdown({"n": 10, "source": "x.zip", "skipped": [{"file": "a.txt", "message": "not audio"}]})
-    assert "**10**" in text and "a.txt (not audio)" in text
+    assert "**10 inputs**" in text and "a.txt (not audio)" in text
