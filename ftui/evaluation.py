@@ -237,8 +237,10 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], out_png: Path,
     ax.set_yticks(range(len(labels)), names, fontsize=font)
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
-    if title:
-        ax.set_title(title, fontsize=11)
+    if title:  # wrapped to the figure's width: a long run name once ran off both edges
+        import textwrap
+
+        ax.set_title(textwrap.fill(title, width=max(20, int((side + 1.2) * 7))), fontsize=11)
     top = max((max(row) for row in confusion if row), default=0)
     if k <= 30:
         for i, row in enumerate(confusion):

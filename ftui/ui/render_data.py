@@ -58,7 +58,7 @@ def summary_markdown(summary: dict | None) -> str:
     if summary.get("kind") == "images":
         line = f"**{name}**: {count(n, 'picture')} in {count(k, 'class')}"
         if summary.get("n_validation"):
-            line += f", plus {summary['n_validation']} validation images from its own `val/` folder"
+            line += f", plus {summary['n_validation']} validation pictures from its own `val/` folder"
         sizes = summary.get("image_sizes") or {}
         if sizes.get("width"):
             line += (f"; sizes from {sizes['width']['min']}×{sizes['height']['min']} to "

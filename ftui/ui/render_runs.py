@@ -142,9 +142,9 @@ def differing_rows(frame: pd.DataFrame) -> list[int]:
     return [i for i, mark in enumerate(frame.get("differs", [])) if mark == DIFFERS]
 
 
-DIFFERS_STYLE = "background-color: #fde68a; font-weight: 600"
-RIGHT_STYLE = "background-color: #bbf7d0; font-weight: 600"
-WRONG_STYLE = "background-color: #fecaca; font-weight: 600"
+DIFFERS_STYLE = "background-color: #fde68a; color: #111827; font-weight: 600"
+RIGHT_STYLE = "background-color: #bbf7d0; color: #111827; font-weight: 600"
+WRONG_STYLE = "background-color: #fecaca; color: #111827; font-weight: 600"
 
 
 def difference_styles(frame: pd.DataFrame) -> list[list[str]]:

@@ -67,8 +67,10 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
                                                "click a cell")
                 per_class = gr.Dataframe(NO_PER_CLASS, interactive=False, elem_id="eval-per-class", max_height=320,
                                          label="Per class")
-            confusion_png = gr.Image(label="Confusion matrix picture", type="pil", elem_id="eval-confusion-png",
-                                     scale=2, height=380, interactive=False, buttons=["download"])
+            # no label box: it covered the start of the picture's title
+            confusion_png = gr.Image(label="Confusion matrix picture", show_label=False, type="pil",
+                                     elem_id="eval-confusion-png", scale=2, height=380, interactive=False,
+                                     buttons=["download"])
         cell_text = gr.Markdown("", elem_id="eval-cell")
         examples = gr.Dataframe(interactive=False, elem_id="eval-examples", wrap=True, max_height=420,
                                 label="Examples behind the cell", visible=False)

@@ -32,15 +32,15 @@ class LiveView:
         with gr.Row():
             self.loss_plot = gr.LinePlot(render.loss_frame([]), x="step", y="loss", color="series",
                                          label="Training loss", x_title="step", y_title="loss", colors_in_legend=[],
-                                         elem_id="loss-plot", y_lim=[0, None])  # from 0: short tick labels, honest
+                                         elem_id="loss-plot", y_lim=[0, None], x_lim=[0, 1])  # from 0: short ticks
             # Points, not lines: evaluation runs about once per epoch, and a one-point line is invisible.
             self.val_plot = gr.ScatterPlot(render.validation_frame([]), x="step", y="value", color="metric",
                                            label="Validation loss and accuracy", x_title="step", y_title="",
-                                           color_title="", elem_id="val-plot", y_lim=[0, None],
+                                           color_title="", elem_id="val-plot", y_lim=[0, 1.08], x_lim=[0, 1],
                                            caption="Measured on the held-out data at step 0 (the head fitted first) "
                                                    "and at least once per epoch.")
         self.lr_plot = gr.LinePlot(render.rate_frame([]), x="step", y="learning rate", label="Learning rate used",
-                                   x_title="step", y_title="body's rate", elem_id="rate-plot", height=160)
+                                   x_title="step", y_title="body's rate", elem_id="rate-plot", height=160, x_lim=[0, 1])
         # What this page has shown of the run it follows: rows (the timer asks only for newer ones) and
         # how many ticks have passed since the run ended.
         self.poll = gr.State(None)

@@ -157,7 +157,7 @@ def test_images_example_train_and_predict_a_picture(page, app_url, tmp_path):
 
     page.goto(app_url)
     page.click("#use-example-images")
-    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('60 images')")
+    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('60 pictures')")
     page.wait_for_function("() => document.querySelectorAll('#data-gallery img').length >= 4")  # thumbnails
     shot(page, "6-image-data")
 

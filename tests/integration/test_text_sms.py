@@ -54,7 +54,11 @@ def test_spam_filter_reaches_95_percent(sms_run):
 
 
 def test_plain_transformers_agrees_with_ftui(sms_run):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """The README's lines (AutoModel + head.safetensors + mean pooling, no ftui) give ftui's probabilities."""
+    import json
+
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
 
     from ftui.data.split import read_split
     from ftui.predict import Predictor
@@ -64,12 +68,16 @@ def test_plain_transformers_agrees_with_ftui(sms_run):
     texts, labels = read_split(run_dir / "data", "validation")
     texts, labels = texts[:64], labels[:64]
 
-    model = AutoModelForSequenceClassification.from_pretrained(run_dir / "model").eval()
-    tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
+    folder = run_dir / "model"
+    tokenizer, encoder = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+    head = load_file(folder / "head.safetensors")
+    names = json.loads((folder / "ftui_text.json").read_text())["labels"]
     with torch.no_grad():
-        encoded = tokenizer(texts, padding=True, truncation=True, max_length=OPTIONS["max_length"], return_tensors="pt")
-        plain = model(**encoded).logits.softmax(-1)
-    plain_labels = [model.config.id2label[i] for i in plain.argmax(-1).tolist()]
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=OPTIONS["max_length"], return_tensors="pt")
+        hidden = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        plain = ((hidden * mask).sum(1) / mask.sum(1) @ head["weight"].T + head["bias"]).softmax(-1)
+    plain_labels = [names[i] for i in plain.argmax(-1).tolist()]
 
     ours = Predictor.from_run(run_dir).probabilities(texts)
     assert torch.allclose(plain, ours, atol=1e-4)

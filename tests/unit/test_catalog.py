@@ -168,3 +168,10 @@ def test_catalog_module_does_not_import_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert catalog.HUB_TIMEOUT_S <= 5
+
+
+def test_model_names_promise_no_setting_the_run_may_change():
+    """"Whisper tiny.en encoder (3 s window)" read wrong beside a 1 s clip length: names name the model only."""
+    for task in ("text", "image", "audio"):
+        for entry in catalog.list_models(task):
+            assert "window" not in entry["name"] and " px" not in entry["name"], entry["name"]
