@@ -139,14 +139,6 @@ def list_evaluations(run_dir: Path) -> list[dict]:
     return sorted(out, key=lambda r: r.get("created") or 0, reverse=True)
 
 
-def read_evaluation(run_dir: Path, name: str) -> dict:
-    folder = _eval_dir(run_dir, name)
-    result = read_json(folder / "evaluation.json", None)
-    if not isinstance(result, dict):
-        raise FtuiError("unknown_evaluation", name=name, run_id=Path(run_dir).name)
-    return _with_paths(result, folder)
-
-
 def cell_examples(run_dir: Path, eval_name: str, true_label: str, pred_label: str, limit: int = 24) -> list[dict]:
     """The examples of one confusion cell (true_label predicted as pred_label), most confident first."""
     folder = _eval_dir(run_dir, eval_name)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import string
 
+from ftui.vocab import RunState
+
 MESSAGES: dict[str, str] = {
     # --- uploads and files -------------------------------------------------------------
     "no_file": "Please choose a file to upload first.",
@@ -31,7 +33,6 @@ MESSAGES: dict[str, str] = {
     "imbalanced": "The classes are imbalanced: '{largest}' has {ratio:.0f}x more examples than '{smallest}'.",
     "too_many_classes": "The label column has {count} distinct values: is '{column}' really the label?",
     "unseen_validation_labels": "The validation file has labels the training file lacks: {labels}.",
-    "validation_too_small": "The validation split would hold only {count} examples; use a larger fraction or more data.",
     # --- image archives and images ---------------------------------------------------
     "bad_archive": "The file '{name}' could not be read as a ZIP archive: {reason}.",
     "unsafe_archive": "The ZIP holds an entry that would land outside its folder or is a link ('{entry}'); nothing was extracted.",
@@ -82,6 +83,7 @@ MESSAGES: dict[str, str] = {
     "damaged_file": "The file '{name}' is damaged (it is not readable JSON); this run cannot be used until the file is restored, or it is deleted.",
     "checkpoint_too_old": "Run '{run_id}' was trained by an older ftui whose text models were built differently; it still predicts, but it cannot train further. Start a new run (clone it on the Runs tab).",
     "run_not_resumable": "Run '{run_id}' is {state}: {how}.",
+    RunState.INTERRUPTED: "The app stopped while this run was active.",  # a run's error at start-up recovery
     "empty_input": "Please type or upload something to predict.",
     "wrong_input_kind": "This run classifies {expected}, but it was given {given}; {how}.",
     "training_failed": "Training failed: {reason}.",

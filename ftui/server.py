@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     if args.host not in LOOPBACK and not args.auth:
         print("ftui: warning: listening beyond this machine without --auth-file; anyone who can reach "
               "the port can train models and read your runs.", file=sys.stderr)
+    services.warm_up()  # before the port answers: a run pressed at once must find the warm-up under way
     try:
         demo = serve(services, host=args.host, port=args.port, auth=args.auth, max_upload_mb=args.max_upload_mb,
                      prevent_thread_lock=True, contact=args.contact)
@@ -129,7 +130,6 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         services.close()
         print(f"ftui: could not listen on {args.host}:{args.port} ({err}); try another --port.", file=sys.stderr)
         return 1
-    services.warm_up()
     print(f"ftui is ready: open {display_url(args.host, args.port)} "
           f"(started in {time.perf_counter() - started:.1f} s; runs in {services.store.root}"
           f"{'; sign-in on' if args.auth else ''}). Ctrl-C stops it.", flush=True)

@@ -43,9 +43,17 @@ EBML = b"\x1a\x45\xdf\xa3"  # Matroska/WebM
 NOT_AUDIO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"%PDF", b"PK\x03\x04", b"II*\x00", b"MM\x00*")
 
 
+# Why a file was skipped -> its sentence's code in ftui/messages.py, spelled out: AudioProblem's reasons
+# and files.py's own (corrupt on disk, duplicate, missing from a manifest). "corrupt" and "duplicate"
+# have audio wording of their own.
+SKIP_CODES = {"unsupported_format": "skip_unsupported_format", "not_audio": "skip_not_audio", "empty": "skip_empty",
+              "truncated": "skip_truncated", "corrupt": "skip_audio_corrupt", "duplicate": "skip_audio_duplicate",
+              "missing": "skip_missing"}
+
+
 class AudioProblem(Exception):
-    """A file that is not usable audio; `reason` is a skip code: unsupported_format, not_audio, empty,
-    truncated or corrupt (skip_<reason> in messages, corrupt as skip_audio_corrupt)."""
+    """A file that is not usable audio; `reason` is a skip reason: unsupported_format, not_audio, empty,
+    truncated or corrupt (SKIP_CODES gives its message)."""
 
     def __init__(self, reason: str, detail: str = ""):
         self.reason = reason
@@ -278,9 +286,7 @@ def _describe(infos: list[dict], by_label: dict[str, list[str]]) -> dict:
 def _skip_message(reason: str) -> str:
     from ftui.messages import describe
 
-    # "corrupt" and "duplicate" already have image sentences; audio has its own wording
-    code = {"corrupt": "skip_audio_corrupt", "duplicate": "skip_audio_duplicate"}.get(reason, f"skip_{reason}")
-    return describe(code)
+    return describe(SKIP_CODES[reason])
 
 
 def _counts(values) -> dict[str, int]:

@@ -22,10 +22,14 @@ from ftui.data.examples import Examples
 MAX_PIXELS = 40_000_000  # 40 MP: above any camera photo a classifier needs; a "bomb" is far larger
 SAMPLES_PER_CLASS = 8  # file paths per class for a thumbnail gallery
 CHECK_SIZE = 256  # JPEGs are decoded at reduced scale for the check (DCT scaling; 3-10x faster)
+# Why a file was skipped -> its sentence's code in ftui/messages.py, spelled out (never built from the
+# reason): ImageProblem's reasons, and files.py's own (corrupt on disk, duplicate, missing from a manifest).
+SKIP_CODES = {"empty_file": "skip_empty_file", "not_an_image": "skip_not_an_image", "corrupt": "skip_corrupt",
+              "too_many_pixels": "skip_too_many_pixels", "duplicate": "skip_duplicate", "missing": "skip_missing"}
 
 
 class ImageProblem(Exception):
-    """A file that is not a usable image; `reason` is a skip code (skip_<reason> in messages)."""
+    """A file that is not a usable image; `reason` is a skip reason (SKIP_CODES gives its message)."""
 
     def __init__(self, reason: str):
         self.reason = reason
@@ -100,7 +104,7 @@ def _describe(infos: list[dict], by_label: dict[str, list[str]]) -> dict:
 def _skip_message(reason: str) -> str:
     from ftui.messages import describe
 
-    return describe(f"skip_{reason}", {"limit_mp": MAX_PIXELS // 1_000_000})
+    return describe(SKIP_CODES[reason], {"limit_mp": MAX_PIXELS // 1_000_000})
 
 
 def _size_stats(sizes: list[tuple[int, int]]) -> dict:

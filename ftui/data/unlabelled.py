@@ -136,10 +136,13 @@ def _files(path: Path, kind: str) -> UnlabelledBatch:
 
 
 def _skip_code(kind: str, reason: str) -> str:
-    """The message code of a skip reason (audio's corrupt/duplicate have their own sentences)."""
-    if kind == TaskName.AUDIO and reason in ("corrupt", "duplicate"):
-        return f"skip_audio_{reason}"
-    return f"skip_{reason}"
+    """The message code of a skip reason: the training upload's table for the kind (audio's corrupt and
+    duplicate have their own sentences)."""
+    if kind == TaskName.AUDIO:
+        from ftui.data.audio import SKIP_CODES
+    else:
+        from ftui.data.images import SKIP_CODES
+    return SKIP_CODES[reason]
 
 
 def _walk(root: Path) -> list[Path]:

@@ -40,7 +40,8 @@ def minilm_folder() -> Path:
 
 
 # Each entry: id (what the UI shows and config.json stores), hub (its hub id), folder (a callable
-# giving a packaged folder, for offline entries). Numbers and licenses from the model cards.
+# giving a packaged folder, for offline entries), base_model (the hub id an exported model card names
+# when there is no "hub"). Numbers and licenses from the model cards.
 # learning_rate: the body's recommended rate (the new head gets x head_lr_multiplier). MiniLM's
 # was measured here (1,200 examples, batch 16): on TREC-6, 1e-4 reached 88% after one epoch where
 # 5e-5 reached 83%, and 93% after two (2e-4: 93%); on SMS spam both gave 97.5-98% in one epoch.
@@ -107,7 +108,7 @@ def whisper_tiny_en_weights() -> Path:
 # the hub. Whisper's rate was measured here on FSDD (see tasks/audio.py).
 _AUDIO = [
     {"id": "whisper-tiny.en", "name": "Whisper tiny.en encoder", "weights": whisper_tiny_en_weights,
-     "default": True, "params": "8.2M", "license": "mit", "learning_rate": 5e-5,
+     "default": True, "params": "8.2M", "license": "mit", "learning_rate": 5e-5, "base_model": "openai/whisper-tiny.en",
      "description": "OpenAI's smallest English speech encoder; trains in about a minute per 1,000 clips on a CPU. "
                     "Ships with ftui (works offline)."},
     {"id": "wav2vec2-base", "name": "wav2vec 2.0 base (facebook/wav2vec2-base)", "hub": "facebook/wav2vec2-base",
@@ -252,6 +253,9 @@ def _torch_cached(filename: str) -> str | None:
 
 
 def _url_answers(url: str) -> bool:
+    """Does `url` answer a HEAD request within a few seconds? Plain urllib on purpose: torchvision's
+    weights live on download.pytorch.org, not on the Hugging Face hub, so huggingface_hub has no check
+    for them (and its session would send hub headers and tokens to another host)."""
     if _hub_offline():  # the offline switch covers every model download, not only the HF hub
         return False
     try:
@@ -266,21 +270,30 @@ def _hub_offline() -> bool:
 
 
 def _hub_has(repo_id: str) -> bool:
-    """Does the hub answer, within a few seconds, that `repo_id` has a config.json?
+    """Does the hub answer, within HUB_TIMEOUT_S, that `repo_id` has a config.json?
 
-    A 404/401 from a reachable hub means there is no such (public) model: that is unknown_model,
-    not a network problem.
+    Asked through huggingface_hub's own metadata request (the one `file_exists` makes, which takes no
+    timeout and folds "no such repo" into False): it follows the hub's redirects, sends the saved token
+    (a gated or private model the user may read is found) and honours the offline switch. A reachable
+    hub that says the repo does not exist or is gated/private (RepositoryNotFoundError, GatedRepoError,
+    401/403/404) means unknown_model, not a network problem; anything else is "unreachable" (False).
     """
-    if _hub_offline():
+    if _hub_offline():  # no request at all (huggingface_hub reads HF_HUB_OFFLINE only when imported)
         return False
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    request = urllib.request.Request(f"{endpoint}/{repo_id}/resolve/main/config.json", method="HEAD")
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    # HF_ENDPOINT read now, as huggingface_hub itself reads it only once, at its import
+    endpoint = (os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
     try:
-        with urllib.request.urlopen(request, timeout=HUB_TIMEOUT_S) as response:
-            return response.status < 400
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403, 404):
+        get_hf_file_metadata(hf_hub_url(repo_id, "config.json", endpoint=endpoint), timeout=HUB_TIMEOUT_S)
+        return True
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):  # GatedRepoError included
+        raise FtuiError("unknown_model", model=repo_id) from None
+    except HfHubHTTPError as exc:
+        if getattr(exc.response, "status_code", None) in (401, 403, 404):
             raise FtuiError("unknown_model", model=repo_id) from None
-        return False
-    except (urllib.error.URLError, OSError, ValueError):  # DNS, refused, timeout: the hub is unreachable
-        return False
+        return False  # 429, 5xx: the hub is there but cannot answer now
+    except Exception:  # noqa: BLE001 - DNS, refused, timeout, offline mode: errors of whichever HTTP
+        return False   # library huggingface_hub uses (httpx, requests): the hub is unreachable

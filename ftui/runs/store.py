@@ -120,6 +120,8 @@ class RunStore:
 
     def recover(self) -> list[Path]:
         """At start-up: runs left queued/running by a dead process are marked interrupted."""
+        from ftui.messages import describe
+
         found = []
         for status_file in self.root.glob("*/*/status.json"):
             if not RUN_ID.match(status_file.parent.name):
@@ -130,7 +132,7 @@ class RunStore:
                 # have been down for hours, and a resumed run's duration counts from here.
                 last_write = status_file.stat().st_mtime
                 update_status(status_file.parent, state=RunState.INTERRUPTED, ended=last_write,
-                              error={"code": RunState.INTERRUPTED, "message": "The app stopped while this run was active."})
+                              error={"code": RunState.INTERRUPTED, "message": describe(RunState.INTERRUPTED)})
                 found.append(status_file.parent)
         return found
 

@@ -5,7 +5,7 @@ from ftui.errors import FtuiError
 from ftui.tasks.base import Built, Task
 from ftui.vocab import TaskName
 
-__all__ = ["Built", "Task", "get_task", "task_names"]
+__all__ = ["Built", "Task", "get_task"]
 
 
 def _text() -> Task:
@@ -27,10 +27,6 @@ def _audio() -> Task:
 
 
 _FACTORIES = {TaskName.TEXT: _text, TaskName.IMAGE: _image, TaskName.AUDIO: _audio}
-
-
-def task_names() -> list[str]:
-    return list(_FACTORIES)
 
 
 def get_task(name: str) -> Task:

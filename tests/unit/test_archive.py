@@ -1,8 +1,10 @@
 """Image uploads: safe ZIP extraction (traversal, links, bombs) and the layouts that give labels."""
 from __future__ import annotations
 
+import copy
 import io
 import stat
+import struct
 import zipfile
 
 import pytest
@@ -77,35 +79,68 @@ def test_symlink_entry_is_refused(tmp_path):
         extract_zip(tmp_path / "up.zip", tmp_path / "extracted")
 
 
-def test_zip_bomb_is_capped_by_declared_and_by_actual_size(tmp_path):
-    make_zip(tmp_path / "bomb.zip", {"cat/big.bin": b"\0" * (3 * 1024 * 1024), "dog/a.png": png()})
+BIG = 3 * 1024 * 1024  # inflates from a few KB of zeros
+LIMIT = 1024 * 1024
+
+
+def test_zip_bomb_is_capped_by_its_declared_sizes(tmp_path):
+    make_zip(tmp_path / "bomb.zip", {"cat/big.bin": b"\0" * BIG, "dog/a.png": png()})
     assert (tmp_path / "bomb.zip").stat().st_size < 50_000
     with pytest.raises(FtuiError) as err:
-        extract_zip(tmp_path / "bomb.zip", tmp_path / "out", max_bytes=1024 * 1024)
+        extract_zip(tmp_path / "bomb.zip", tmp_path / "out", max_bytes=LIMIT)
     assert err.value.code == "archive_too_large" and err.value.detail["what"] == "declared sizes"
-    # A lying header: declare a tiny size; the byte count while writing still stops it.
-    raw = bytearray((tmp_path / "bomb.zip").read_bytes())
-    with zipfile.ZipFile(tmp_path / "bomb.zip") as z:
-        infos = z.infolist()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def lying_zip(path, declared: int = 10) -> None:
+    """A ZIP whose headers (central directory and local header) declare `declared` bytes for
+    cat/big.bin while its deflate stream inflates to BIG bytes."""
+    make_zip(path, {"cat/big.bin": b"\0" * BIG, "dog/a.png": png()})
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        local = z.getinfo("cat/big.bin").header_offset
+    assert raw[local:local + 4] == b"PK\x03\x04"
+    struct.pack_into("<I", raw, local + 22, declared)  # local header: uncompressed size
+    at = raw.find(b"PK\x01\x02")
+    while at != -1:  # central directory records: the one for cat/big.bin
+        name_len = struct.unpack_from("<H", raw, at + 28)[0]
+        if raw[at + 46:at + 46 + name_len] == b"cat/big.bin":
+            struct.pack_into("<I", raw, at + 24, declared)
+        at = raw.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(raw))
+    with zipfile.ZipFile(path) as z:
+        assert z.getinfo("cat/big.bin").file_size == declared  # the lie is what a reader is told
+
+
+def test_a_zip_lying_about_its_sizes_is_stopped_by_the_bytes_written(tmp_path, monkeypatch):
+    """Declared sizes pass the first check; the count of bytes actually written stops the inflation.
+    CPython's zipfile itself stops reading at the declared size (next test), so here the member is
+    opened as a reader that trusts the stream would open it: the guard must not rely on the reader."""
+    lying_zip(tmp_path / "bomb.zip")
+    real_open = zipfile.ZipFile.open
+
+    def open_to_the_end_of_the_stream(self, member, *args, **kwargs):
+        if isinstance(member, zipfile.ZipInfo) and member.filename == "cat/big.bin":
+            member = copy.copy(member)
+            member.file_size = BIG  # read what the deflate stream holds, not what the header says
+        return real_open(self, member, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", open_to_the_end_of_the_stream)
     with pytest.raises(FtuiError) as err:
-        with mock_declared_sizes(infos):
-            extract_zip(tmp_path / "bomb.zip", tmp_path / "out2", max_bytes=1024 * 1024)
-    assert err.value.code in ("archive_too_large", "bad_archive")
-    assert not (tmp_path / "out2").exists() and raw
+        extract_zip(tmp_path / "bomb.zip", tmp_path / "out", max_bytes=LIMIT)
+    assert err.value.code == "archive_too_large" and err.value.detail["what"] == "actual size"
+    assert err.value.to_dict()["message"] == "The ZIP would unpack to more than 1 MB (actual size); make it smaller or split it."
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
 
 
-def mock_declared_sizes(infos):
-    from unittest import mock
-
-    original = zipfile.ZipFile.infolist
-
-    def lying(self):
-        out = original(self)
-        for info in out:
-            info.file_size = 10
-        return out
-
-    return mock.patch.object(zipfile.ZipFile, "infolist", lying)
+def test_cpython_zipfile_stops_a_lying_member_at_its_declared_size(tmp_path):
+    """The same lying ZIP through the plain zipfile reader: it yields the declared 10 bytes, then the
+    CRC of the whole member fails: refused as a bad archive, nothing left behind."""
+    lying_zip(tmp_path / "bomb.zip")
+    with pytest.raises(FtuiError) as err:
+        extract_zip(tmp_path / "bomb.zip", tmp_path / "out", max_bytes=LIMIT)
+    assert err.value.code == "bad_archive" and "CRC" in err.value.detail["reason"]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
 
 
 def test_too_many_files(tmp_path):

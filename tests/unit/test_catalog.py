@@ -73,13 +73,30 @@ def test_nonsense_is_unknown(name, empty_hf_cache):
     assert err.value.code == "unknown_model"
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection attempt fails the test: what must be decided offline opens no socket."""
+    import socket
+
+    def refuse(self, address):
+        raise AssertionError(f"a network connection was attempted: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
 @pytest.mark.parametrize("name", ["bert-base-uncased", "roberta-base", "someone/some-model"])
-def test_hub_ids_offline_and_uncached_are_unreachable(name, empty_hf_cache, monkeypatch):
+def test_hub_ids_offline_and_uncached_are_unreachable(name, empty_hf_cache, monkeypatch, no_network):
+    import huggingface_hub
+
+    asked = []
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda *a, **k: asked.append(a))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FtuiError) as err:
         resolve("text", name)
     assert err.value.code == "hub_unreachable"
     assert err.value.to_dict()["message"].startswith(f"The model '{name}' has to be downloaded")
+    assert asked == []  # the offline switch answers before huggingface_hub is asked anything
 
 
 def test_a_cached_hub_model_works_offline(empty_hf_cache, tiny_bert_dir, monkeypatch):
@@ -94,12 +111,31 @@ def test_a_cached_hub_model_works_offline(empty_hf_cache, tiny_bert_dir, monkeyp
 
 
 class _FakeHub(http.server.BaseHTTPRequestHandler):
+    """Answers HEAD /<repo>/resolve/main/config.json as huggingface.co does (its X-Error-Code headers)."""
+
     def do_HEAD(self):  # noqa: N802 - http.server's naming
-        self.send_response(200 if self.path == "/someone/real-model/resolve/main/config.json" else 404)
+        repo = self.path.split("/resolve/")[0].strip("/")
+        status, headers = {"someone/real-model": (200, {"ETag": '"abc"', "X-Repo-Commit": "0" * 40}),
+                           "someone/gated-model": (401, {"X-Error-Code": "GatedRepo"}),
+                           "someone/plain-404": (404, {})}.get(repo, (404, {"X-Error-Code": "RepoNotFound"}))
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args):  # keep pytest output clean
         return None
+
+
+def _hub_online(monkeypatch, endpoint: str) -> None:
+    """The hub switched on for one test (conftest switches it off before huggingface_hub is imported,
+    and huggingface_hub reads HF_HUB_OFFLINE only then)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
 
 
 @pytest.fixture
@@ -107,17 +143,36 @@ def fake_hub(monkeypatch, empty_hf_cache):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    _hub_online(monkeypatch, f"http://127.0.0.1:{server.server_address[1]}")
     yield
     server.shutdown()
+    server.server_close()
 
 
-def test_a_reachable_hub_is_asked_with_a_short_timeout(fake_hub):
+@pytest.fixture
+def timeouts(monkeypatch):
+    """The timeout each huggingface_hub metadata request was given."""
+    import huggingface_hub
+
+    seen = []
+    real = huggingface_hub.get_hf_file_metadata
+
+    def spy(url, *args, **kwargs):
+        seen.append(kwargs.get("timeout"))
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", spy)
+    return seen
+
+
+def test_a_reachable_hub_is_asked_with_a_short_timeout(fake_hub, timeouts):
     assert resolve("text", "someone/real-model") == ModelSource("someone/real-model", "someone/real-model", "hub")
-    with pytest.raises(FtuiError) as err:  # the hub answered: there is no such model
-        resolve("text", "someone/no-such-model")
-    assert err.value.code == "unknown_model"
+    assert timeouts == [catalog.HUB_TIMEOUT_S]  # not huggingface_hub's default (10 s)
+    # the hub answered: there is no such model (RepoNotFound), it is gated, or a bare 404
+    for name in ("someone/no-such-model", "someone/gated-model", "someone/plain-404"):
+        with pytest.raises(FtuiError) as err:
+            resolve("text", name)
+        assert err.value.code == "unknown_model", name
 
 
 def test_an_unreachable_hub_says_so(monkeypatch, empty_hf_cache):
@@ -126,11 +181,27 @@ def test_an_unreachable_hub_says_so(monkeypatch, empty_hf_cache):
     with socket.socket() as s:  # a port nobody listens on: connection refused at once
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    _hub_online(monkeypatch, f"http://127.0.0.1:{port}")
+    assert catalog._hub_has("someone/real-model") is False
     with pytest.raises(FtuiError) as err:
         resolve("text", "someone/real-model")
     assert err.value.code == "hub_unreachable"
+
+
+def test_a_hub_that_never_answers_is_unreachable_after_the_timeout(monkeypatch, empty_hf_cache, timeouts):
+    import socket
+
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never sends a byte
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    try:
+        monkeypatch.setattr(catalog, "HUB_TIMEOUT_S", 0.3)
+        _hub_online(monkeypatch, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        with pytest.raises(FtuiError) as err:
+            resolve("text", "someone/real-model")
+        assert err.value.code == "hub_unreachable" and timeouts == [0.3]
+    finally:
+        silent.close()
 
 
 def test_unknown_task():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 
 from ftui.engine import loop
 from ftui.engine.jobs import read_train_data
@@ -77,6 +78,9 @@ def test_text_zip_loads_with_plain_transformers_as_its_readme_says(text_run, tmp
                    "Intended use and limitations", "AutoModel.from_pretrained", "head.safetensors",
                    "Evaluation `validation` (12 examples): accuracy 0.7500, macro-F1 0.7000"):
         assert needle in card, needle
+    front = ModelCard(card).data.to_dict()  # a local base folder: no hub id, no known license
+    assert front["pipeline_tag"] == "text-classification" and front["library_name"] == "transformers"
+    assert "base_model" not in front and "license" not in front and front["tags"] == ["ftui"]
 
     namespace = run_readme_code(folder, monkeypatch)
     texts = ["a great fun movie", "an awful dull plot", "the story " * 40]
@@ -233,6 +237,31 @@ def test_audio_card_loads_with_plain_transformers(audio_run, tmp_path, monkeypat
     assert_same(namespace["classify"](clips), expected, ["one", "three", "two"])
     predictor = Predictor.from_run(audio_run)  # the audio task's own preprocessing agrees
     assert_same(namespace["classify"](clips), predictor.probabilities(clips), predictor.labels)
+
+
+def test_card_front_matter_is_hub_metadata(audio_run, tmp_path):
+    """README.md opens with YAML that huggingface_hub reads back: base model, license, task, library,
+    tags and the saved model's validation accuracy; the text for people follows it unchanged."""
+    from ftui.runs.store import read_json, write_json_atomic
+
+    config = read_json(audio_run / "config.json")
+    write_json_atomic(audio_run / "config.json", {**config, "model": "whisper-tiny.en"})  # the catalog's default
+    evals = [{"event": "EvalLogged", "step": 2, "epoch": 0.5, "loss": 1.0, "accuracy": 0.6667, "is_best": True},
+             {"event": "EvalLogged", "step": 4, "epoch": 1.0, "loss": 0.9, "accuracy": 0.3333, "is_best": False}]
+    (audio_run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals), encoding="utf-8")
+    text = (unzip(export_zip(audio_run), tmp_path / "unzipped") / "README.md").read_text(encoding="utf-8")
+
+    assert text.startswith("---\n")
+    card = ModelCard(text)
+    assert card.data.pipeline_tag == "audio-classification" and card.data.library_name == "transformers"
+    assert card.data.base_model == "openai/whisper-tiny.en" and card.data.license == "mit"
+    assert card.data.tags == ["ftui"] and card.data.metrics == ["accuracy"]
+    [result] = card.data.eval_results  # the saved (best) evaluation, not the last one
+    assert (result.metric_type, result.metric_value, result.dataset_split) == ("accuracy", 0.6667, "validation")
+    assert result.task_type == "audio-classification" and result.dataset_name == "digits.zip"
+    assert card.text.lstrip().startswith(f"# ftui audio classifier {audio_run.name}")
+    assert "Saved model (the best of 2 evaluations): accuracy **0.6667**" in card.text
+    assert "## How to load it (without ftui)" in card.text
 
 
 def test_audio_run_onnx_matches_pytorch(audio_run):

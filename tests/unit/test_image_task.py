@@ -150,27 +150,50 @@ def test_a_local_transformers_image_model_trains_and_reloads(tmp_path, image_zip
 
 
 def test_an_upload_is_read_once_inspect_then_start_reuse_it(tmp_path, image_zip, monkeypatch):
-    """inspect_dataset decodes the ZIP; start_run (and a second look with the same columns) read the kept
-    result instead of decoding every picture again."""
+    """inspect_dataset decodes every picture of the ZIP once; start_run (and a second look with the same
+    columns) read the kept result (<upload>/inspection/) and decode nothing; the run's own batches then
+    decode each picture once more, for training (inspect once, cache)."""
+    import threading
+
+    from ftui.data import images
+    from ftui.engine import jobs
     from ftui.tasks.image import ImageTask
 
-    reads = []
-    real_read = ImageTask.read
+    reads, decodes = [], []
+    real_read, real_decode, real_train_data = ImageTask.read, images.decode, jobs.read_train_data
 
     def counting_read(self, path, options):
         reads.append(path)
         return real_read(self, path, options)
 
+    def counting_decode(data, **kwargs):
+        decodes.append(1)  # list.append: safe from the checks' and the batches' threads
+        return real_decode(data, **kwargs)
+
+    start_pressed = threading.Event()
+
+    def train_data_after_start_run(run_dir):  # the job waits until start_run's own decodes are counted
+        start_pressed.wait(60)
+        return real_train_data(run_dir)
+
     monkeypatch.setattr(ImageTask, "read", counting_read)
+    monkeypatch.setattr(images, "decode", counting_decode)  # the inspection's check and the batches' load_square
+    monkeypatch.setattr(jobs, "read_train_data", train_data_after_start_run)
     services = Services(tmp_path / "runs")
     try:
         summary = services.inspect_dataset(None, "image", image_zip)
-        assert len(reads) == 1
+        n_pictures = summary["n_examples"] + summary["n_validation"]
+        assert len(reads) == 1 and len(decodes) == n_pictures == 32
+        upload = services.store.upload_path(None, summary["upload_id"])
+        assert [p.suffix for p in (upload.parent / "inspection").iterdir()] == [".json"]  # the kept reading
         again = services.inspect_dataset(None, "image", None, {"val_fraction": 0.3}, upload_id=summary["upload_id"])
-        assert again["class_counts"] == summary["class_counts"] and len(reads) == 1
+        assert again["class_counts"] == summary["class_counts"] and len(reads) == 1 and len(decodes) == n_pictures
         run_id = services.start_run(None, "image", "efficientnet-lite0", None, 5e-4, 1,
                                     {"image_size": 64, "train_head_only": True}, upload_id=summary["upload_id"])
-        assert len(reads) == 1  # no second decode when Train is pressed
+        assert len(reads) == 1 and len(decodes) == n_pictures  # no second read, no decode when Train is pressed
+        start_pressed.set()
         assert services.jobs.wait(services.store.run_dir(None, run_id), timeout=300) == "finished"
+        assert len(decodes) == 2 * n_pictures  # the batches' decode cache: each picture once for the run
     finally:
+        start_pressed.set()
         services.close()

@@ -22,11 +22,22 @@ def reviews(tmp_path):
     return path
 
 
-def test_start_run_freezes_the_split_and_trains(services, reviews, tiny_bert_dir):
+def test_start_run_freezes_the_split_and_trains(services, reviews, tiny_bert_dir, monkeypatch):
+    from ftui.data.split import read_split
+    from ftui.engine.jobs import read_train_data
+    from ftui.services.data import DataActions
+
     run_id = services.start_run("ann", "text", str(tiny_bert_dir), reviews, 1e-3, 1,
                                 {"batch_size": 8, "max_length": 16, "val_fraction": 0.25})
     run_dir = services.store.run_dir("ann", run_id)
-    assert (run_dir / "labels.json").read_text() and (run_dir / "data" / "train.jsonl").is_file()
+    frozen = {name: (run_dir / "data" / f"{name}.jsonl").read_bytes() for name in ("train", "validation")}
+    train, val = read_split(run_dir / "data", "train"), read_split(run_dir / "data", "validation")
+    # The split: every row of the file exactly once, a stratified quarter held out.
+    rows = [line.split(",", 1) for line in reviews.read_text(encoding="utf-8").splitlines()[1:]]
+    assert sorted(list(zip(*train)) + list(zip(*val))) == sorted((text, label) for label, text in rows)
+    assert len(val[0]) == 10 and sorted(val[1]) == ["neg"] * 5 + ["pos"] * 5 and not set(train[0]) & set(val[0])
+    assert (run_dir / "labels.json").read_text() and read_status_counts(services, run_id) == (30, 10)
+
     assert services.jobs.wait(run_dir, 120) == "finished"
     status = services.run_status("ann", run_id)
     assert status["state"] == "finished" and {r["split"] for r in status["rows"]} == {"train", "validation"}
@@ -34,6 +45,35 @@ def test_start_run_freezes_the_split_and_trains(services, reviews, tiny_bert_dir
     probabilities = services.predict("ann", run_id, "the film was great")
     assert set(probabilities) == {"pos", "neg"} and abs(sum(probabilities.values()) - 1) < 1e-4
     assert [r["run_id"] for r in services.list_runs("ann")] == [run_id]
+
+    # Everything after start_run reads the frozen files, never the upload: what a job (and a resume)
+    # trains on, and what "evaluate on the validation split" scores, are exactly those lists.
+    data = read_train_data(run_dir)
+    assert (data.train_inputs, data.train_labels, data.val_inputs, data.val_labels) == (*train, *val)
+    evaluation = services.evaluate("ann", run_id)
+    assert evaluation["n"] == 10
+
+    def no_second_split(*args, **kwargs):
+        raise AssertionError("the upload was split again")
+
+    monkeypatch.setattr(DataActions, "split", no_second_split)
+    services.store.upload_path("ann", status_upload(services, run_id)).unlink()  # the upload is gone
+    assert services.resume_run("ann", run_id, extra_epochs=1) == run_id
+    assert services.jobs.wait(run_dir, 120) == "finished"
+    assert services.run_status("ann", run_id)["extended_from_epochs"] == 1
+    assert {name: (run_dir / "data" / f"{name}.jsonl").read_bytes() for name in frozen} == frozen
+    assert read_status_counts(services, run_id) == (30, 10)
+
+
+def read_status_counts(services, run_id) -> tuple[int, int]:
+    from ftui.runs.store import read_status
+
+    status = read_status(services.store.run_dir("ann", run_id))
+    return status["n_train"], status["n_validation"]
+
+
+def status_upload(services, run_id) -> str:
+    return services.run_config("ann", run_id)["upload"]
 
 
 def test_other_users_see_nothing(services, reviews, tiny_bert_dir):
