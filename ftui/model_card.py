@@ -13,6 +13,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from ftui.card_metadata import card_data, saved_eval
 from ftui.config import RunConfig
 from ftui.data.split import read_split
 from ftui.runs.store import read_json, read_jsonl, read_status
@@ -20,8 +21,6 @@ from ftui.messages import count
 from ftui.vocab import TaskName
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| above which the ONNX file is reported as not faithful
-PIPELINE_TAGS = {TaskName.TEXT: "text-classification", TaskName.IMAGE: "image-classification",
-                 TaskName.AUDIO: "audio-classification"}
 
 
 def model_card(run_dir: str | Path) -> str:
@@ -32,55 +31,6 @@ def model_card(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     text = _card_text(run_dir)
     return str(ModelCard(f"---\n{card_data(run_dir).to_yaml()}\n---\n\n{text}"))
-
-
-def card_data(run_dir: str | Path):
-    """The card's metadata (huggingface_hub.ModelCardData): what is known, nothing guessed. base_model
-    only as a hub id (a local folder has none); license: the base model's, from the catalog; metrics:
-    the saved model's validation accuracy."""
-    from huggingface_hub import EvalResult, ModelCardData
-
-    run_dir = Path(run_dir)
-    config = RunConfig.from_dict(read_json(run_dir / "config.json"))
-    status = read_status(run_dir)
-    base_model, license_ = _base_facts(config.task, config.model)
-    plain_torch = (read_json(run_dir / "model" / "config.json", {}) or {}).get("format") == "ftui-image-classifier"
-    name = config.name or f"ftui {config.task} classifier {run_dir.name}"
-    accuracy = _saved_accuracy(status, read_jsonl(run_dir / "metrics.jsonl"))
-    results = None if accuracy is None else [EvalResult(
-        task_type=PIPELINE_TAGS[config.task], dataset_type="custom",  # the user's own upload: no hub dataset id
-        dataset_name=str(status.get("data_name") or config.upload), dataset_split="validation",
-        metric_type="accuracy", metric_name="Validation accuracy", metric_value=round(float(accuracy), 4))]
-    return ModelCardData(
-        model_name=name, base_model=base_model, license=license_, pipeline_tag=PIPELINE_TAGS[config.task],
-        # torchvision / efficientnet_lite_pytorch weights load with plain torch: no library the hub lists
-        library_name=None if plain_torch else "transformers", tags=["ftui"],
-        metrics=["accuracy"] if accuracy is not None else None, eval_results=results)
-
-
-def _base_facts(task: str, model: str) -> tuple[str | None, str | None]:
-    """(hub id, license) of the base model where known: a catalog entry's, or a hub id typed as is."""
-    from ftui.models.catalog import CATALOG, HUB_ID
-
-    entry = next((e for e in CATALOG.get(task, []) if model in (e["id"], e.get("hub"), e.get("torchvision"))), None)
-    if entry is not None:
-        return entry.get("hub") or entry.get("base_model"), entry.get("license")
-    is_hub_id = HUB_ID.match(model) and ".." not in model and not os.path.isabs(model) and not Path(model).is_dir()
-    return (model if is_hub_id else None), None
-
-
-def _saved_accuracy(status: dict, records: list[dict]) -> float | None:
-    """The validation accuracy of the model in model/, else the best seen during training, else None."""
-    saved = _saved_eval([r for r in records if r.get("event") == "EvalLogged"])
-    return saved["accuracy"] if saved else status.get("best_accuracy")
-
-
-def _saved_eval(evals: list[dict]) -> dict | None:
-    """model/ holds the best evaluation (higher accuracy, a tie to the lower loss), flagged is_best."""
-    if not evals:
-        return None
-    flagged = [r for r in evals if r.get("is_best")]
-    return flagged[-1] if flagged else max(evals, key=lambda r: (r["accuracy"], -r["loss"]))
 
 
 def _card_text(run_dir: Path) -> str:
@@ -153,7 +103,7 @@ def _metrics(run_dir: Path, status: dict, records: list[dict]) -> str:
     evals = [r for r in records if r.get("event") == "EvalLogged"]
     lines = []
     if evals:
-        saved, last = _saved_eval(evals), evals[-1]
+        saved, last = saved_eval(evals), evals[-1]
         lines.append(f"- Saved model (the best of {count(len(evals), 'evaluation')}): accuracy **{saved['accuracy']:.4f}**, "
                      f"loss {saved['loss']:.4f} (epoch {saved['epoch']:.2f}, step {saved['step']}).")
         lines.append(f"- Last evaluation: accuracy {last['accuracy']:.4f}, loss {last['loss']:.4f}; "
