@@ -42,10 +42,10 @@ def labelled_csv(path: Path, n: int = 64) -> Path:
     return path
 
 
-def wait_done(services: Services, run_id: str, timeout: float = 240) -> dict:
+def wait_done(services: Services, run_id: str, owner: str | None = None, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        snap = services.run_status(None, run_id, since=10**9)
+        snap = services.run_status(owner, run_id, since=10**9)
         if snap["state"] not in ("queued", "running"):
             return snap
         time.sleep(0.5)

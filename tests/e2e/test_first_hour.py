@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from pathlib import Path
 
 import pytest
 
 from ftui.server import serve
 from ftui.services import Services
+from test_browser_runs import wait_done
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900),
               pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
@@ -33,16 +33,6 @@ def films(path: Path, n: int = 64, duplicates: int = 0) -> Path:
             for label, words in (("pos", good), ("neg", bad))]
     path.write_text("\n".join(["label,text", *rows, *rows[:duplicates]]) + "\n", encoding="utf-8")
     return path
-
-
-def wait_done(services: Services, run_id: str, owner=None, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snap = services.run_status(owner, run_id, since=10**9)
-        if snap["state"] not in ("queued", "running"):
-            return snap
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not end in {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +75,18 @@ def follow(page, url: str, run_id: str) -> None:
 def cell(page, table: str, text: str):
     """The grid cell of `table` that shows `text` (Gradio's table also keeps a hidden editable copy)."""
     return page.locator(f"{table} [role=gridcell]", has_text=text).first
+
+
+def picked_new_run(page, studio, tiny_bert_dir) -> str:
+    """A new finished run, chosen in the Runs tab (its round trip landed)."""
+    url, services, _, data = studio
+    run_id = services.start_run(None, "text", str(tiny_bert_dir), data, 1e-3, 1, QUICK)
+    wait_done(services, run_id)
+    page.goto(url)
+    open_tab(page, "5 · Runs")
+    cell(page, "#runs-list", run_id).click()
+    page.wait_for_function("id => document.querySelector('#manage-status')?.innerText.includes(id)", arg=run_id)
+    return run_id
 
 
 def shot(page, name: str) -> None:
@@ -226,13 +228,7 @@ def test_the_data_preview_has_no_placeholder_headers_before_any_data(page, studi
 
 # -- 8. actions say what they did; another sign-in's run is forgotten quietly ------------------------------
 def test_delete_says_it_deleted(page, studio, tiny_bert_dir):
-    url, services, _, data = studio
-    run_id = services.start_run(None, "text", str(tiny_bert_dir), data, 1e-3, 1, QUICK)
-    wait_done(services, run_id)
-    page.goto(url)
-    open_tab(page, "5 · Runs")
-    cell(page, "#runs-list", run_id).click()
-    page.wait_for_function("id => document.querySelector('#manage-status')?.innerText.includes(id)", arg=run_id)
+    run_id = picked_new_run(page, studio, tiny_bert_dir)
     page.click("#delete-btn")
     page.click("#delete-confirm")
     page.wait_for_function("() => document.querySelector('#manage-status')?.innerText.includes('was deleted')")
@@ -280,15 +276,10 @@ def test_a_second_sign_in_does_not_hear_about_the_first_users_run(browser, tmp_p
 
 # -- 9. disk use per run, and the actions that give it back ------------------------------------------------
 def test_runs_show_their_disk_use_and_checkpoints_can_go(page, studio, tiny_bert_dir):
-    url, services, _, data = studio
-    run_id = services.start_run(None, "text", str(tiny_bert_dir), data, 1e-3, 1, QUICK)
-    wait_done(services, run_id)
-    page.goto(url)
-    open_tab(page, "5 · Runs")
+    services = studio[1]
+    run_id = picked_new_run(page, studio, tiny_bert_dir)
     row = page.locator("#runs-list [role=row]").filter(has_text=run_id).first
     assert "MB" in row.inner_text() or "KB" in row.inner_text()
-    cell(page, "#runs-list", run_id).click()
-    page.wait_for_function("id => document.querySelector('#manage-status')?.innerText.includes(id)", arg=run_id)
     page.click("#free-checkpoints-btn")
     page.wait_for_function("() => document.querySelector('#manage-status')?.innerText.includes('freed')")
     assert not (services.store.run_dir(None, run_id) / "checkpoints").exists()
