@@ -46,7 +46,7 @@ def runs_table(runs: list[dict], now: float | None = None) -> pd.DataFrame:
     for r in runs:
         rows.append([r.get("run_id"), r.get("name") or "", r.get("task") or "", _short_model(r.get("model")),
                      r.get("data_name") or "", _lr(r.get("learning_rate")), r.get("epochs"),
-                     r.get("batch_size") or "", percent(r.get("best_accuracy")), r.get("state") or "",
+                     r.get("batch_size") or "auto", percent(r.get("best_accuracy")), r.get("state") or "",
                      format_duration(duration_s(r, now)) if duration_s(r, now) is not None else "",
                      size_text(r.get("disk_bytes")) if r.get("disk_bytes") else ""])
     return pd.DataFrame(rows, columns=RUN_COLUMNS)

@@ -48,7 +48,8 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
             label = gr.Label(label="Top labels", num_top_classes=TOP_K, elem_id="predict-label", scale=2)
         with gr.Accordion("All runs", open=False, elem_id="runs-accordion"):
             gr.Markdown("Click a run to follow its charts on the Train tab.")
-            runs_table = gr.Dataframe(render_runs.runs_table([]), interactive=False, elem_id="runs-table", max_height=360)
+            runs_table = gr.Dataframe(render_runs.runs_table([]), interactive=False, elem_id="runs-table", max_height=360,
+                                      wrap=True)  # as on the Runs tab: every column in view, headers wrap
 
     def on_refresh(current_run, request: gr.Request):
         """tab.select / refresh.click / demo.load: [current_run] -> [run, runs_table, status]. Keeps the

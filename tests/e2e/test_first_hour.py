@@ -316,7 +316,14 @@ def test_every_tab_in_light_and_dark(page, studio, theme):
     for label, name in (("1 · Data", "data"), ("2 · Train", "train"), ("3 · Predict", "predict"),
                         ("4 · Evaluate", "evaluate"), ("5 · Runs", "runs")):
         open_tab(page, label)
+        if name == "predict" and not page.locator("#runs-table").is_visible():
+            page.locator("#runs-accordion").get_by_text("All runs").click()
         page.wait_for_timeout(800)
         shot(page, f"tour-{theme}-{name}")
         overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
+        hidden = page.evaluate("""() => [...document.querySelectorAll('#runs-table .virtual-table-viewport, #runs-list .virtual-table-viewport')]
+            .filter(el => el.offsetParent !== null).map(el => el.scrollWidth - el.clientWidth)""")
+        assert len(hidden) == (name in ("predict", "runs")), hidden
+        assert all(px <= 1 for px in hidden), f"{name}: a runs table hides columns behind a scroll bar ({hidden})"
+

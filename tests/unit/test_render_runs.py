@@ -23,7 +23,7 @@ def test_runs_table_has_one_row_per_run_with_batch_size_accuracy_and_duration():
     assert list(frame.columns) == rr.RUN_COLUMNS
     assert frame["run"].tolist() == ["20261128-120000-bbbb", "20261128-110000-aaaa"]
     assert frame["model"].tolist() == ["tiny-bert", "minilm"]  # a folder shows as its last part
-    assert frame["batch size"].tolist() == ["", 16]  # no batch size in the first run's summary
+    assert frame["batch size"].tolist() == ["auto", 16]  # none chosen in the first run: decided by the run (auto)
     assert frame["best val. accuracy"].tolist() == ["", "93.8%"]
     assert frame["duration"].tolist() == ["30 s", "1 min 35 s"]  # active: up to now; ended: started -> ended
     assert frame["learning rate"].tolist() == ["0.0005", "5e-05"]
