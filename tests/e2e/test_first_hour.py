@@ -196,6 +196,19 @@ def test_a_reload_opens_the_train_tab_of_a_running_run(page, studio, tiny_bert_d
         wait_done(services, run_id)
 
 
+def test_a_reload_does_not_bring_back_an_earlier_files_warnings(page, studio, tmp_path):
+    page.goto(studio[0])
+    page.locator("#data-file input[type=file]").set_input_files(str(films(tmp_path / "dups.csv", 20, duplicates=1)))
+    page.wait_for_function("() => document.querySelector('#data-issues')?.innerText.includes('duplicate')")
+    page.locator("#data-file").get_by_label("Clear").click()
+    page.locator("#data-file input[type=file]").set_input_files(str(films(tmp_path / "clean.csv", 24)))
+    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.includes('clean.csv')")
+    page.reload()
+    page.wait_for_function("() => document.querySelector('#data-summary')?.innerText.length > 10")
+    page.wait_for_timeout(1000)  # whatever the page restores has arrived
+    assert "duplicate" not in page.locator("#data-issues").inner_text()
+
+
 # -- 6. the Train tab shows the followed run's own data and settings ---------------------------------------
 def test_the_train_tab_names_the_followed_runs_data_and_settings(page, studio):
     url, _, run_id, data = studio
