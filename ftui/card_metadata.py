@@ -41,9 +41,9 @@ def card_data(run_dir: str | Path):
 
 def _base_facts(task: str, model: str) -> tuple[str | None, str | None]:
     """(hub id, license) of the base model where known: a catalog entry's, or a hub id typed as is."""
-    from ftui.models.catalog import CATALOG, HUB_ID
+    from ftui.models.catalog import HUB_ID, entry_of
 
-    entry = next((e for e in CATALOG.get(task, []) if model in (e["id"], e.get("hub"), e.get("torchvision"))), None)
+    entry = entry_of(task, model)
     if entry is not None:
         return entry.get("hub") or entry.get("base_model"), entry.get("license")
     is_hub_id = HUB_ID.match(model) and ".." not in model and not os.path.isabs(model) and not Path(model).is_dir()

@@ -21,6 +21,7 @@ import csv
 import hashlib
 import json
 import re
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -230,8 +231,6 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], out_png: Path,
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
     if title:  # wrapped to the figure's width: a long run name once ran off both edges
-        import textwrap
-
         ax.set_title(textwrap.fill(title, width=max(20, int((side + 1.2) * 7))), fontsize=11)
     top = max((max(row) for row in confusion if row), default=0)
     if k <= 30:

@@ -95,10 +95,14 @@ def list_models(task: str) -> list[dict]:
 DEFAULT_LEARNING_RATE = 5e-5  # for a model the catalog does not know (a folder, a hub id): BERT's usual rate
 
 
+def entry_of(task: str, model_id: str) -> dict | None:
+    """The catalog entry that `model_id` names (by id, hub id or torchvision name), or None."""
+    return next((e for e in CATALOG.get(task, []) if model_id in (e["id"], e.get("hub"), e.get("torchvision"))), None)
+
+
 def recommended_learning_rate(task: str, model_id: str) -> float:
     """The catalog's measured rate for `model_id` (by id or hub id), else the usual fine-tuning rate."""
-    entry = next((e for e in CATALOG.get(task, []) if model_id in (e["id"], e.get("hub"), e.get("torchvision"))), {})
-    return float(entry.get("learning_rate") or DEFAULT_LEARNING_RATE)
+    return float((entry_of(task, model_id) or {}).get("learning_rate") or DEFAULT_LEARNING_RATE)
 
 
 def resolve(task: str, model_id: str, *, allow_local: bool = True) -> ModelSource:
@@ -108,9 +112,9 @@ def resolve(task: str, model_id: str, *, allow_local: bool = True) -> ModelSourc
     model_id = str(model_id or "").strip()
     if not model_id:
         raise FtuiError("unknown_model", model=model_id)
-    for entry in CATALOG.get(task, []):
-        if model_id in (entry["id"], entry.get("hub"), entry.get("torchvision")):
-            return _resolve_entry(entry)
+    entry = entry_of(task, model_id)
+    if entry is not None:
+        return _resolve_entry(entry)
 
     if allow_local and _looks_like_path(model_id):
         folder = Path(model_id)
