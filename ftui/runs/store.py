@@ -174,13 +174,18 @@ def read_status(run_dir: Path) -> dict:
 
 
 def disk_bytes(folder: Path) -> int:
-    """Bytes the files under `folder` take (a run: model, checkpoints, exports, evaluations)."""
+    """Bytes the files under `folder` take (a run: model, checkpoints, exports, evaluations).
+
+    A running job swaps temporary folders in while this counts (`.model.tmp-*` renamed to model/):
+    os.walk skips a folder that vanished (Path.rglob raised FileNotFoundError mid-listing, and a
+    run_status call failed with it), and a file that vanished counts as nothing."""
     total = 0
-    for path in Path(folder).rglob("*"):
-        try:
-            total += path.stat().st_size if path.is_file() else 0
-        except OSError:  # removed while counting (a checkpoint being swapped in)
-            continue
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name), follow_symlinks=False).st_size
+            except OSError:
+                continue
     return total
 
 

@@ -119,3 +119,27 @@ def test_a_damaged_file_marks_that_run_and_the_rest_still_list_and_start(tmp_pat
     finally:
         services.close()
     assert read_status(store.run_dir(None, ids[0]))["state"] == "interrupted"
+
+
+def test_disk_bytes_survives_a_folder_swapped_away_while_it_counts(tmp_path, monkeypatch):
+    """A run saves its model as .model.tmp-* then renames it: a run_status that counted the run's
+    bytes at that moment failed with FileNotFoundError (seen in CI)."""
+    import shutil
+    from pathlib import Path
+
+    from ftui.runs import store as store_module
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights").write_bytes(b"x" * 10)
+    swapped = tmp_path / ".model.tmp-1"
+    swapped.mkdir()
+    (swapped / "weights").write_bytes(b"y" * 5)
+    real_scandir = os.scandir
+
+    def swapped_before_listing(path=".", *args):  # the job renames its temp folder away mid-count
+        if isinstance(path, (str, os.PathLike)) and Path(path) == swapped:
+            shutil.rmtree(swapped, ignore_errors=True)
+        return real_scandir(path, *args)
+
+    monkeypatch.setattr(os, "scandir", swapped_before_listing)
+    assert store_module.disk_bytes(tmp_path) == 10
