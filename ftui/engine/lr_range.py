@@ -71,11 +71,8 @@ def blow_up_level(losses: list[float], n_start: int | None = None) -> float:
 
 
 def running_median(losses: list[float]) -> list[float]:
-    out = []
-    for i in range(len(losses)):
-        window = sorted(losses[max(0, i - WINDOW + 1):i + 1])
-        out.append(window[len(window) // 2])
-    return out
+    """The median of each step's last WINDOW losses."""
+    return [_median(losses[max(0, i - WINDOW + 1):i + 1]) for i in range(len(losses))]
 
 
 def suggest(curve: list[dict]) -> float | None:
@@ -139,7 +136,7 @@ def range_test(config, task, source, data, cancel: threading.Event | None = None
             stopped = "diverged"
             break
         raw.append(value)
-        median = running_median(raw[-WINDOW:])[-1]
+        median = _median(raw[-WINDOW:])
         curve.append({"learning_rate": rate, "loss": median, "raw_loss": value})
         if step > 2 * WINDOW and median > STOP * blow_up_level(raw, int(len(rates) * START)):
             stopped = "diverged"

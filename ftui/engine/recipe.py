@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 
 import torch
 
@@ -104,8 +105,6 @@ def build_optimizer(model: torch.nn.Module, head: frozenset[str], lr: float, opt
 def layer_depths(names: list[str]) -> dict[str, int]:
     """Each parameter's depth for layer-wise rate decay: 0 for embeddings and stems, i + 1 for the i-th
     block (`layer.i`, `layers.i`, `_blocks.i`, `blocks.i`), the deepest + 1 for what follows the blocks."""
-    import re
-
     block = re.compile(r"(?:^|\.)(?:layer|layers|_blocks|blocks)\.(\d+)\.")
     found = {name: int(m.group(1)) + 1 for name in names if (m := block.search(name))}
     last = max(found.values(), default=0)

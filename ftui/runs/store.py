@@ -96,8 +96,9 @@ class RunStore:
         out = [self.summary(p) for p in base.iterdir() if RUN_ID.match(p.name) and (p / "config.json").is_file()]
         return sorted(out, key=lambda s: s["run_id"], reverse=True)
 
-    def summary(self, run_dir: Path) -> dict:
-        """What the runs table shows of a run; a run with a damaged file is listed as damaged."""
+    def summary(self, run_dir: Path, *, disk: bool = True) -> dict:
+        """What the runs table shows of a run; a run with a damaged file is listed as damaged. disk=False
+        leaves out disk_bytes, a walk over every file of the run that a status poll has no use for."""
         try:
             config = read_json(run_dir / "config.json", {})
         except FtuiError as err:
@@ -110,7 +111,7 @@ class RunStore:
                 "epochs": config.get("epochs"), "batch_size": (config.get("train") or {}).get("batch_size"),
                 **{k: status.get(k) for k in
                 ("state", "progress", "created", "started", "ended", "earlier_s", "best_accuracy", "data_name",
-                 "saved_model")}, "disk_bytes": disk_bytes(run_dir)}
+                 "saved_model")}, **({"disk_bytes": disk_bytes(run_dir)} if disk else {})}
 
     def delete(self, owner: str | None, run_id: str) -> None:
         path = self.run_dir(owner, run_id)

@@ -77,7 +77,7 @@ class RunActions:
         run_dir = self.store.run_dir(owner, run_id)
         snap = {"run_id": run_id, **self.jobs.snapshot(run_dir, since=since)}
         if not since:
-            summary = self.store.summary(run_dir)
+            summary = self.store.summary(run_dir, disk=False)
             snap["settings"] = {k: summary.get(k) for k in ("name", "task", "model", "data_name", "learning_rate",
                                                              "epochs", "batch_size")}
         return snap
@@ -128,8 +128,7 @@ class RunActions:
         """Remove a run and all its files. An active (queued or running) run is refused, not stopped:
         deleting should never be the way a training ends by surprise; stop it first."""
         run_dir = self.store.run_dir(owner, run_id)
-        state = read_status(run_dir).get("state")
-        if self.jobs.is_active(run_dir) or state in ACTIVE_STATES:
+        if state := self._active_state(run_dir):
             raise FtuiError("delete_active_run", run_id=run_id, state=state)
         self.predictors.forget(run_dir)
         self.store.delete(owner, run_id)
@@ -147,12 +146,16 @@ class RunActions:
         folder = {"checkpoints": run_dir / "checkpoints", "exports": run_dir / "exports"}.get(str(kind or "").strip())
         if folder is None:
             raise FtuiError("bad_option", name="kind", value=kind, reason="use checkpoints or exports")
-        state = read_status(run_dir).get("state")
-        if self.jobs.is_active(run_dir) or state in ACTIVE_STATES:
+        if state := self._active_state(run_dir):
             raise FtuiError("run_active", run_id=run_id, state=state)
         freed = disk_bytes(folder) if folder.is_dir() else 0
         shutil.rmtree(folder, ignore_errors=True)
         return {"run_id": run_id, "kind": folder.name, "freed_bytes": freed, "disk_bytes": disk_bytes(run_dir)}
+
+    def _active_state(self, run_dir: Path) -> str | None:
+        """The run's state while it is queued or training (in this process's jobs or by its status), else None."""
+        state = read_status(run_dir).get("state")
+        return (state or RunState.QUEUED) if self.jobs.is_active(run_dir) or state in ACTIVE_STATES else None
 
     def export_run(self, owner: str | None, run_id: str, format: str = "zip") -> dict:
         """A download of the tuned model: "zip" (the ecosystem's own format + model card) or "onnx"
