@@ -6,6 +6,7 @@ The browser comes from tests/e2e/conftest.py (the system chromium, never `playwr
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -86,8 +87,10 @@ def test_upload_train_watch_reload_predict(page, app_url, reviews, tiny_bert_dir
     page.click("#train-btn")
     page.wait_for_function(LINES_DRAWN, arg="#loss-plot", timeout=120_000)
     first_point_s = time.monotonic() - clicked
-    run_text = page.locator("#run-state").inner_text()
-    run_id = run_text.split()[1]
+    # Gradio's "processing | 0.4s" tracker can sit inside #run-state while an update is pending: wait for the
+    # sentence itself and take the run id by its shape, not by word position.
+    page.wait_for_function("() => /Run \\S+ is training/.test(document.querySelector('#run-state')?.innerText)")
+    run_id = re.search(r"Run (\d{8}-\d{6}-\w+) is training", page.locator("#run-state").inner_text()).group(1)
     shot(page, "2-training")
 
     page.reload()
