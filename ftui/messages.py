@@ -87,6 +87,13 @@ MESSAGES: dict[str, str] = {
     "empty_input": "Please type or upload something to predict.",
     "wrong_input_kind": "This run classifies {expected}, but it was given {given}; {how}.",
     "training_failed": "Training failed: {reason}.",
+    # --- the training process and the queue --------------------------------------------------
+    "worker_killed": "The training process was killed — most likely out of memory. Try a smaller batch size or image size, or a smaller model.",
+    "worker_crashed": "The training process ended without finishing ({how}); the log's last lines are below.",
+    "worker_hung": "The training process stopped answering for {seconds:.0f} s and was ended.",
+    "worker_not_started": "The training process could not be started: {reason}.",
+    "queue_full": "You already have {limit:n run} waiting in the queue, the most allowed here; wait for one to start or stop one.",
+    "disk_quota": "Your runs and uploads use {used_gb:.1f} GB, the most allowed here is {limit_gb:g} GB; delete runs, or free the checkpoints of finished ones (Runs tab), then try again.",
     # --- export --------------------------------------------------------------------------
     "export_run_failed": "Run '{run_id}' failed, so there is no model to export.",
     "export_not_ready": "Run '{run_id}' has no model to export (state: {state}); only finished or stopped runs can be exported.",

@@ -12,9 +12,10 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
+
 from ftui.messages import count
 from ftui.vocab import APP_TITLE
-from pathlib import Path
 
 # Before gradio is imported anywhere: its analytics thread would otherwise try to reach the
 # internet at start-up (slow or failing on offline machines).
@@ -26,6 +27,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 IMPORTED_AT = time.perf_counter()
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+UPLOADS_TEMP = ".gradio-uploads"  # inside the runs folder; not a user name (those never start with a dot)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,8 +38,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", default="./runs", help="where runs and uploads are kept (default ./runs)")
     parser.add_argument("--max-upload-mb", type=float, default=50, help="largest accepted upload in MB (default 50)")
     parser.add_argument("--max-concurrent-runs", type=int, default=1,
-                        help="runs that train at the same time; the rest wait in a queue (default 1)")
-    parser.add_argument("--auth-file", help='file of "user:password" lines; turns on sign-in, one runs folder per user')
+                        help="on a box without GPUs: runs that train at the same time, sharing the cores; the "
+                             "rest wait in a queue (default 1)")
+    parser.add_argument("--gpus", default="auto",
+                        help="GPUs runs may use: auto (every one nvidia-smi lists), none, or indexes like 0,1")
+    parser.add_argument("--runs-per-gpu", type=int, default=1, help="runs that share one GPU (default 1)")
+    parser.add_argument("--max-active-per-user", type=int, default=0,
+                        help="runs one user may train at once (default 0: no cap beyond the slots)")
+    parser.add_argument("--max-queued-per-user", type=int, default=0,
+                        help="runs one user may have waiting in the queue (default 0: no cap)")
+    parser.add_argument("--max-disk-gb-per-user", type=float, default=0,
+                        help="disk one user's runs and uploads may take, in GB (default 0: no quota)")
+    parser.add_argument("--auto-resume", action="store_true",
+                        help="resume runs that were interrupted by the last stop of the server, without a click")
+    parser.add_argument("--auth-file", help="accounts file (python -m ftui users add NAME writes it); turns on "
+                                            "sign-in, one runs folder per user")
     parser.add_argument("--contact", default="",
                         help="who to ask for an account, shown on the sign-in page (e.g. 'Ann, ann@example.org')")
     parser.add_argument("--allow-local-models", action=argparse.BooleanOptionalAction, default=None,
@@ -46,38 +61,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max_upload_mb <= 0:
         parser.error("--max-upload-mb must be above 0")
-    if args.max_concurrent_runs < 1:
-        parser.error("--max-concurrent-runs must be at least 1")
+    for name in ("max_concurrent_runs", "runs_per_gpu"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("max_active_per_user", "max_queued_per_user", "max_disk_gb_per_user"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be 0 (no limit) or more")
+    from ftui.engine.local_backend import plan_slots
+
+    try:
+        args.slots = plan_slots(args.gpus, args.runs_per_gpu, args.max_concurrent_runs)
+    except ValueError as err:
+        parser.error(str(err))
     if args.auth_file:
+        from ftui.auth import Authenticator, read_accounts
+
         try:
-            args.auth = read_auth_file(Path(args.auth_file))
+            accounts = read_accounts(Path(args.auth_file))
         except (OSError, ValueError) as err:
             parser.error(f"--auth-file: {err}")
+        if not accounts:
+            parser.error(f"--auth-file: no accounts in {args.auth_file}; add one with python -m ftui users add NAME")
+        args.auth = Authenticator(accounts)
     else:
         args.auth = None
     if args.allow_local_models is None:
         args.allow_local_models = not args.auth
     return args
-
-
-def read_auth_file(path: Path) -> list[tuple[str, str]]:
-    """(user, password) pairs from "user:password" lines; blank lines and # comments are skipped."""
-    from ftui.runs.store import OWNER  # user names become folder names: the store's rule applies
-
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, password = line.partition(":")
-        if not sep or not user or not password:
-            raise ValueError(f'line {number} is not "user:password"')
-        if not OWNER.match(user):
-            raise ValueError(f"line {number}: user names may use letters, digits and . _ @ - only")
-        pairs.append((user, password))
-    if not pairs:
-        raise ValueError("no users in the file")
-    return pairs
 
 
 def sign_in_message(contact: str = "") -> str:
@@ -90,14 +100,23 @@ def sign_in_message(contact: str = "") -> str:
 def serve(services, *, host: str = "127.0.0.1", port: int = 7860, auth=None, max_upload_mb: float = 50,
           prevent_thread_lock: bool = False, contact: str = ""):
     """Build the app around `services` and start serving; returns the Blocks (already running)."""
+    from starlette.middleware import Middleware
+
+    from ftui.auth import Account, Authenticator, ClientAddress, hash_password
     from ftui.ui.page import build_app
+    from ftui.ui.share_page import add_share_routes
 
     demo = build_app(services)
     css_file = ASSETS / "style.css"
-    demo.launch(server_name=host, server_port=port, auth=auth, auth_message=sign_in_message(contact) if auth else None,
+    if auth is not None and not isinstance(auth, Authenticator):  # [(name, password), ...]: tests, scripts
+        auth = Authenticator({name: Account(name, hash_password(password)) for name, password in auth})
+    demo.launch(server_name=host, server_port=port, auth=auth.check if auth else None,
+                auth_message=sign_in_message(contact) if auth else None,
+                app_kwargs={"middleware": [Middleware(ClientAddress)]},
                 max_file_size=int(max_upload_mb * 1024 * 1024),
                 css=css_file.read_text(encoding="utf-8") if css_file.is_file() else None,
                 show_error=True, ssr_mode=False, quiet=True, prevent_thread_lock=True)
+    add_share_routes(demo.app, services)  # outside Gradio's sign-in: a shared link needs no account
     if not prevent_thread_lock:
         demo.block_thread()
     return demo
@@ -112,13 +131,20 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     """Parse arguments, build Services, serve until Ctrl-C. `started`: perf_counter() at process start."""
     started = started if started is not None else IMPORTED_AT
     args = parse_args(argv)
+    # Gradio keeps raw uploads in GRADIO_TEMP_DIR, by default one folder for every app on the host, which any
+    # of them serves: this instance's goes under its own runs folder (read by gradio at import, hence here).
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(args.runs_dir).resolve() / UPLOADS_TEMP))
     from ftui.services import Services
 
-    services = Services(Path(args.runs_dir), max_upload_mb=args.max_upload_mb,
-                        max_concurrent_runs=args.max_concurrent_runs, allow_local_models=args.allow_local_models)
+    services = Services(Path(args.runs_dir), max_upload_mb=args.max_upload_mb, slots=args.slots,
+                        allow_local_models=args.allow_local_models, max_disk_gb_per_user=args.max_disk_gb_per_user,
+                        max_active_per_user=args.max_active_per_user, max_queued_per_user=args.max_queued_per_user)
     if services.interrupted:
-        print(f"ftui: {count(len(services.interrupted), 'run')} active when the app last stopped; "
-              "they are marked 'interrupted'.")
+        resumed = services.resume_interrupted() if args.auto_resume else []
+        print(f"ftui: {count(len(services.interrupted), 'run')} lost its training process when the app last "
+              f"stopped: {'resumed' if resumed else 'marked interrupted (resume them on the Runs tab)'}.")
+    where = ", ".join(slot.label() for slot in args.slots)
+    print(f"ftui: training slots: {where}.")
     if args.host not in LOOPBACK and not args.auth:
         print("ftui: warning: listening beyond this machine without --auth-file; anyone who can reach "
               "the port can train models and read your runs.", file=sys.stderr)

@@ -1,81 +1,92 @@
-"""JobManager: trains runs in background threads, queues the rest, answers live snapshots.
+"""JobManager: queues runs fairly between users, trains each in its own worker process, watches them.
 
-    jobs = JobManager(store, max_concurrent=1)
-    jobs.submit(run_dir, config, source)   # returns at once; state "queued" until a slot frees
-    jobs.resume(run_dir, config, source, extra_epochs=0)  # continue from checkpoints/last, same queue
-    jobs.snapshot(run_dir, since=0)        # live from memory, else from the run's files
-    jobs.cancel(run_dir)                   # stop at the next step; the model so far is saved
+    jobs = JobManager(store, slots=plan_slots("auto"))   # or max_concurrent=N CPU slots
+    jobs.submit(run_dir)                   # returns at once; state "queued" until a slot frees
+    jobs.resume(run_dir, config, extra_epochs=0)  # continue from checkpoints/last, same queue
+    jobs.snapshot(run_dir, since=0)        # from the run's files (the worker writes them), plus queue place
+    jobs.cancel(run_dir)                   # queued: never starts; training: stops at its next step, model kept
 
-A job reads everything it needs from the run directory (labels.json, the frozen split), so the
-same job could later run in a worker subprocess writing the same files. This module does not
-import torch: the web app imports it at start-up, and the loop is imported by the first job.
+The server only schedules, watches and reads: training happens in `python -m ftui.worker RUN_DIR`
+(engine/local_backend.py starts it), so a run that runs out of memory, crashes or hangs fails alone --
+its run says why, and the server and every other run carry on. A watcher thread settles ended workers,
+kills the process group of one that ignores a stop past the grace period or stops beating, and gives
+free slots to queued runs (engine/scheduler.py: fair between users). At start-up the queue is rebuilt
+from the status files in its old order, a worker that outlived the server is re-adopted, and a run
+whose worker died is marked interrupted (resumable). This module does not import torch.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import statistics
 import threading
 import time
-import traceback
-from collections import deque
-from dataclasses import dataclass, field
+from collections import Counter, OrderedDict, deque
 from pathlib import Path
 
 from ftui.config import MAX_EPOCHS, RunConfig
-from ftui.data.split import read_split
 from ftui.engine import checkpoint  # torch-free at import; torch loads when a checkpoint is read
 from ftui.engine.events import RunFailed, RunFinished, metric_rows
-from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
+from ftui.engine.local_backend import LOG_FILE, LocalBackend, Slot, Worker, plan_slots
+from ftui.engine.scheduler import FairQueue, Waiting, start_estimates
+from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.errors import FtuiError
 from ftui.messages import describe
-from ftui.models.catalog import ModelSource
-from ftui.runs.store import RunStore, read_json, read_jsonl, read_status, write_json_atomic
-from ftui.vocab import RunState
+from ftui.runs.store import RUN_ID, RunStore, read_json, read_status, update_status, write_json_atomic
+from ftui.vocab import ACTIVE_STATES, RunState
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Job:
-    run_dir: Path
-    config: RunConfig
-    source: ModelSource
-    status: StatusSink
-    memory: MemorySink = field(default_factory=MemorySink)
-    resume_from: checkpoint.Checkpoint | None = None  # read and checked once, when the resume was asked for
-    start_step: int = 0  # its step
-    cancel: threading.Event = field(default_factory=threading.Event)
-    started: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+KILLED_CODES = (-9, 137)  # SIGKILL, as Popen and as a shell report it: the kernel's OOM killer, mostly
 
 
 class JobManager:
-    def __init__(self, store: RunStore, max_concurrent: int = 1):
+    def __init__(self, store: RunStore, *, slots: list[Slot] | None = None, max_concurrent: int = 1,
+                 backend: LocalBackend | None = None, max_active_per_user: int = 0, max_queued_per_user: int = 0,
+                 stop_grace_s: float = 60.0, hang_timeout_s: float = 300.0, poll_s: float = 0.5):
         self.store = store
-        self.max_concurrent = max(1, int(max_concurrent))
+        self.slots = slots or plan_slots("none", max_concurrent_runs=max_concurrent)
+        self.backend = backend or LocalBackend()
+        self.queue = FairQueue(max_active_per_user)
+        self.max_queued_per_user = max(0, int(max_queued_per_user or 0))
+        self.stop_grace_s, self.hang_timeout_s, self.poll_s = stop_grace_s, hang_timeout_s, poll_s
         self._lock = threading.Condition()
-        self._queue: deque[_Job] = deque()
-        self._jobs: dict[Path, _Job] = {}  # queued + running, by resolved run_dir
-        self._workers: list[threading.Thread] = []
+        self._running: dict[Path, tuple[Worker, Slot]] = {}
+        self._done: dict[Path, threading.Event] = {}  # queued + running runs; set when they end
+        self._hung: dict[Path, float] = {}
+        self._durations: deque[float] = deque(maxlen=20)  # of finished runs: how long a queued one may take
+        self._metrics = _MetricsReader()
         self._closing = False
-        self.ready = threading.Event()  # cleared while the app warms the training stack up (Services.warm_up)
-        self.ready.set()
+        self.interrupted = self._recover()
+        self._watcher = threading.Thread(target=self._watch, name="ftui-jobs", daemon=True)
+        self._watcher.start()
 
     # -- public -------------------------------------------------------------------------
-    def submit(self, run_dir: Path, config: RunConfig, source: ModelSource) -> None:
-        """Queue a run whose folder already holds config.json, labels.json and data/. Returns at once."""
+    def submit(self, run_dir: Path, *, resume: bool = False, earlier_s: float = 0.0) -> None:
+        """Queue a run whose folder holds config.json, labels.json and data/. Returns at once."""
         run_dir = Path(run_dir).resolve()
-        self._enqueue(_Job(run_dir=run_dir, config=config, source=source, status=StatusSink(run_dir),
-                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl"))), progress=0.0, earlier_s=0.0)
+        owner = run_dir.parent.name
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("JobManager is shut down")
+            if run_dir in self._done:
+                raise FtuiError("run_active", run_id=run_dir.name, state=read_status(run_dir).get("state"))
+            if self.max_queued_per_user and self.queue.count(owner) >= self.max_queued_per_user:
+                raise FtuiError("queue_full", limit=self.max_queued_per_user)
+            queued = time.time()
+            update_status(run_dir, state=RunState.QUEUED, error=None, queued_at=queued, resume=resume, earlier_s=earlier_s,
+                          **({} if resume else {"progress": 0.0}))
+            self.queue.add(Waiting(run_dir, owner, queued))
+            self._done[run_dir] = threading.Event()
+            self._lock.notify_all()
 
-    def resume(self, run_dir: Path, config: RunConfig, source: ModelSource, extra_epochs: int = 0) -> RunConfig:
+    def resume(self, run_dir: Path, config: RunConfig, extra_epochs: int = 0) -> RunConfig:
         """Continue a stopped or interrupted run from its checkpoint (extra_epochs=0), or train a run
-        `extra_epochs` more epochs (config.json is rewritten with the new total). Same queue, threads and
-        sinks as `submit`; the run appends to its metrics.jsonl. The checkpoint is read and checked
-        completely first: a damaged one raises checkpoint_corrupt with nothing in the run changed.
-        A run with no checkpoint yet (stopped before its first evaluation or epoch end) starts over.
-        Returns the config the run continues with."""
+        `extra_epochs` more epochs (config.json is rewritten with the new total); it appends to its
+        metrics.jsonl. The checkpoint is read and checked completely first: a damaged one raises
+        checkpoint_corrupt with nothing in the run changed. A run with no checkpoint yet (stopped before its
+        first evaluation or epoch end) starts over. Returns the config the run continues with."""
         run_dir = Path(run_dir).resolve()
+        self.wait_exit(run_dir)
         if self.is_active(run_dir):
             raise FtuiError("run_active", run_id=run_dir.name, state=read_status(run_dir).get("state", RunState.QUEUED))
         extra = whole_number(extra_epochs)
@@ -85,72 +96,56 @@ class JobManager:
         if folder is None:
             if extra:
                 raise FtuiError("no_checkpoint", run_id=run_dir.name)
-            self.submit(run_dir, config, source)
+            self.submit(run_dir)
             return config
-        loaded = checkpoint.load(folder, run_dir.name)  # everything checked; nothing changed yet
+        checkpoint.load(folder, run_dir.name)  # everything checked here; the worker reads it again
         if extra:
             config = dataclasses.replace(config, epochs=config.epochs + extra).validated()
             write_json_atomic(run_dir / "config.json", config.to_dict())
-        self._enqueue(_Job(run_dir=run_dir, config=config, source=source, status=StatusSink(run_dir),
-                           memory=MemorySink(read_jsonl(run_dir / "metrics.jsonl")), resume_from=loaded,
-                           start_step=int(loaded.state["step"])), earlier_s=_trained_so_far(read_status(run_dir)))
+        self.submit(run_dir, resume=True, earlier_s=_trained_so_far(read_status(run_dir)))
         return config
 
-    def _enqueue(self, job: _Job, **status) -> None:
-        run_dir = job.run_dir
-        with self._lock:
-            if self._closing:
-                raise RuntimeError("JobManager is shut down")
-            if run_dir in self._jobs:
-                raise FtuiError("run_active", run_id=run_dir.name, state=RunState.QUEUED)
-            job.status.set(state=RunState.QUEUED, error=None, queued=time.time(), **status)
-            self._jobs[run_dir] = job
-            self._queue.append(job)
-            if len(self._workers) < self.max_concurrent:
-                worker = threading.Thread(target=self._work, name=f"ftui-train-{len(self._workers) + 1}",
-                                          daemon=True)  # daemon: a dying app leaves "running", recovered at start
-                self._workers.append(worker)
-                worker.start()
-            self._lock.notify()
-
     def cancel(self, run_dir: Path) -> bool:
-        """Ask a run to stop. Queued: it never starts. Running: it stops at its next step."""
+        """Ask a run to stop. Queued: it never starts. Running: its worker stops at the next step."""
         run_dir = Path(run_dir).resolve()
         with self._lock:
-            job = self._jobs.get(run_dir)
-            if job is None:
-                return False
-            job.cancel.set()
-            if not job.started:  # still queued: nobody else will ever write its status
-                self._queue.remove(job)
-                del self._jobs[run_dir]
-                self._record_cancelled_while_queued(job)
-                job.done.set()
-        return True
+            if self.queue.remove(run_dir) is not None:
+                status = read_status(run_dir)
+                FanOut(JsonlSink(run_dir / "metrics.jsonl"), StatusSink(run_dir)).emit(
+                    RunFinished(state=RunState.STOPPED, step=int(status.get("step") or 0), elapsed_s=0.0))
+                self._done.pop(run_dir).set()
+                return True
+            if run_dir in self._running:
+                self._running[run_dir][0].ask_to_stop()
+                return True
+        return False
 
     def is_active(self, run_dir: Path) -> bool:
         with self._lock:
-            return Path(run_dir).resolve() in self._jobs
+            return Path(run_dir).resolve() in self._done
+
+    def wait_exit(self, run_dir: Path, timeout: float = 15.0) -> None:
+        """A run whose status says it ended while its worker is still exiting (saving, tearing down): wait for
+        the process, briefly, so that a resume or a delete right after a stop is not refused."""
+        if read_status(Path(run_dir)).get("state") not in ACTIVE_STATES:
+            with self._lock:
+                done = self._done.get(Path(run_dir).resolve())
+            if done is not None:
+                done.wait(timeout)
 
     def wait(self, run_dir: Path, timeout: float | None = None) -> str | None:
         """Block until the run is no longer queued/running; returns its final state (for CLI, tests)."""
         with self._lock:
-            job = self._jobs.get(Path(run_dir).resolve())
-        if job is not None and not job.done.wait(timeout):
+            done = self._done.get(Path(run_dir).resolve())
+        if done is not None and not done.wait(timeout):
             return None
         return read_status(Path(run_dir)).get("state")
 
     def snapshot(self, run_dir: Path, since: int = 0) -> dict:
-        """Everything a progress view needs; live jobs from memory, others from metrics.jsonl/status.json
-        (so it also works for runs of a previous process)."""
+        """Everything a progress view needs, from the run's files (status.json, metrics.jsonl)."""
         run_dir = Path(run_dir).resolve()
-        with self._lock:
-            job = self._jobs.get(run_dir)
-        if job is not None:
-            status, records = job.status.current(), job.memory.records()
-        else:
-            status, records = read_status(run_dir), read_jsonl(run_dir / "metrics.jsonl")
-        rows = metric_rows(records)
+        status = read_status(run_dir)
+        rows = metric_rows(self._metrics.records(run_dir / "metrics.jsonl"))
         since = max(0, int(since or 0))
         state = status.get("state", "unknown")
         started, ended = status.get("started"), status.get("ended")
@@ -181,83 +176,192 @@ class JobManager:
                                                  "stage", "stage_done", "stage_total")},
             "labels": read_json(run_dir / "labels.json", []) or [],
             "log_tail": log_tail(run_dir) if state == RunState.FAILED else None,
+            "queue": self.queue_place(run_dir) if state == RunState.QUEUED else None,
         }
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel everything and wait (briefly) for running jobs to save and stop."""
+    def queue_place(self, run_dir: Path) -> dict | None:
+        """{position (1 = next), of, estimated_start_s (None: not known yet)} of a queued run."""
+        run_dir = Path(run_dir).resolve()
+        with self._lock:
+            active = Counter(d.parent.name for d in self._running)
+            order = [w.run_dir for w in self.queue.order(active)]
+            if run_dir not in order:
+                return None
+            etas = [read_status(d).get("eta_s") for d in self._running]
+            free = len(self.slots) - len(self._running)
+            typical = statistics.median(self._durations) if self._durations else None
+        place = order.index(run_dir)
+        return {"position": place + 1, "of": len(order),
+                "estimated_start_s": start_estimates(place + 1, free, etas, typical)[place]}
+
+    def box(self) -> list[dict]:
+        """Each slot and the run it holds (for an admin's view of the box)."""
+        with self._lock:
+            held = {slot.index: (run_dir, worker.pid) for run_dir, (worker, slot) in self._running.items()}
+            return [{"slot": slot.label(), "gpu": slot.gpu, "threads": slot.threads,
+                     "run_id": held[slot.index][0].name if slot.index in held else None,
+                     "owner": held[slot.index][0].parent.name if slot.index in held else None,
+                     "pid": held[slot.index][1] if slot.index in held else None,
+                     "waiting": len(self.queue)} for slot in self.slots]
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every training worker (each saves its model so far) and wait for them, briefly; a worker
+        still alive at the end is killed. Queued runs stay queued on disk: the next start queues them again."""
         with self._lock:
             self._closing = True
-            jobs = list(self._jobs.values())
-        for job in jobs:
-            self.cancel(job.run_dir)
-        deadline = time.monotonic() + timeout
-        with self._lock:
+            for worker, _ in self._running.values():
+                worker.ask_to_stop()
             self._lock.notify_all()
-        for worker in self._workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
+        self._watcher.join(timeout)
+        with self._lock:
+            for run_dir, (worker, _) in list(self._running.items()):
+                worker.kill()
+                self._settle(run_dir, worker, worker.popen.wait(5) if worker.popen else 0)
+            self.backend.close()
 
-    # -- worker threads -----------------------------------------------------------------
-    def _work(self) -> None:
+    # -- the watcher ----------------------------------------------------------------------
+    def _watch(self) -> None:
         while True:
             with self._lock:
-                while not self._queue and not self._closing:
-                    self._lock.wait()
-                if not self._queue:  # closing and nothing left
+                try:
+                    self._check_workers()
+                    if not self._closing:
+                        self._fill_slots()
+                except Exception:  # noqa: BLE001 - one unreadable run folder must not stop the watching
+                    log.exception("the job watcher hit an error; it carries on")
+                if self._closing and not self._running:
                     return
-                job = self._queue.popleft()
-                job.started = True
+                self._lock.wait(self.poll_s)
+
+    def _check_workers(self) -> None:
+        now = time.time()
+        for run_dir, (worker, _) in list(self._running.items()):
+            code = worker.exit_code()
+            if code is not None:
+                self._settle(run_dir, worker, code)
+            elif worker.stop_asked and now - worker.stop_asked > self.stop_grace_s:
+                worker.kill()
+            elif now - worker.last_sign_of_life() > self.hang_timeout_s:
+                self._hung[run_dir] = now - worker.last_sign_of_life()
+                worker.kill()
+
+    def _fill_slots(self) -> None:
+        busy = {slot.index for _, slot in self._running.values()}
+        active = Counter(d.parent.name for d in self._running)
+        for slot in (s for s in self.slots if s.index not in busy):
+            item = self.queue.pop_next(active)
+            if item is None:
+                return
+            active[item.owner] += 1
+            update_status(item.run_dir, state=RunState.RUNNING, started=time.time())
             try:
-                self._run(job)
-            finally:
-                with self._lock:
-                    self._jobs.pop(job.run_dir, None)
-                job.done.set()
+                self._running[item.run_dir] = (self.backend.start(item.run_dir, slot), slot)
+            except OSError as err:
+                self._fail(item.run_dir, FtuiError("worker_not_started", reason=str(err)))
+                self._done.pop(item.run_dir).set()
 
-    def _run(self, job: _Job) -> None:
-        """One job, start to end. Any exception becomes RunFailed + status "failed" with a message;
-        the worker thread itself never dies of it."""
-        sink = FanOut(JsonlSink(job.run_dir / "metrics.jsonl"), job.memory, job.status)
-        # "running" at once: importing torch and loading the model take seconds before RunStarted.
-        job.status.set(state=RunState.RUNNING, started=time.time())
-        try:
-            self.ready.wait()  # a run pressed during start-up waits for the warm-up's imports, never races them
-            from ftui.engine.loop import train  # torch: imported by the first job, not by the web app
-            from ftui.tasks import get_task
-
-            data = read_train_data(job.run_dir)
-            train(job.config, get_task(job.config.task), job.source, data, sink, job.cancel, job.run_dir / "model",
-                  checkpoint_dir=checkpoint.last_dir(job.run_dir), resume_from=job.resume_from)
-        except Exception as exc:  # noqa: BLE001 - the run fails with a readable message; the server lives on
-            log.exception("run %s failed", job.run_dir.name)
-            _write_error_log(job.run_dir)
-            if isinstance(exc, FtuiError):
-                code, message = exc.code, describe(exc.code, exc.detail)
+    def _settle(self, run_dir: Path, worker: Worker, code: int) -> None:
+        """A worker ended: kill what it left in its group; if it did not say how its run ended, say it."""
+        if worker.leftovers():
+            worker.kill()
+        status = read_status(run_dir)
+        hung = self._hung.pop(run_dir, None)
+        if status.get("state") in ACTIVE_STATES:
+            if worker.popen is None:  # re-adopted: not our child, so how it ended is unknown; it can resume
+                self._interrupt(run_dir, time.time())
+            elif hung is not None:
+                self._fail(run_dir, FtuiError("worker_hung", seconds=hung))
+            elif worker.stop_asked and code in KILLED_CODES:
+                self._fail(run_dir, FtuiError("worker_crashed", how=f"it did not stop within {self.stop_grace_s:.0f} s "
+                                                                    "of the stop request and was ended"))
+            elif code in KILLED_CODES:
+                self._fail(run_dir, FtuiError("worker_killed"))
             else:
-                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:400]
-                code, message = "training_failed", describe("training_failed", {"reason": reason})
-            sink.emit(RunFailed(code=code, message=message, step=int(job.status.current().get("step") or 0)))
+                how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+                self._fail(run_dir, FtuiError("worker_crashed", how=how))
+        elif status.get("state") == RunState.FINISHED and isinstance(status.get("elapsed_s"), (int, float)):
+            self._durations.append(float(status["elapsed_s"]))
+        self._running.pop(run_dir, None)
+        if done := self._done.pop(run_dir, None):
+            done.set()
 
-    def _record_cancelled_while_queued(self, job: _Job) -> None:
-        FanOut(JsonlSink(job.run_dir / "metrics.jsonl"), job.status).emit(
-            RunFinished(state=RunState.STOPPED, step=job.start_step, elapsed_s=0.0))
+    def _fail(self, run_dir: Path, error: FtuiError) -> None:
+        status = StatusSink(run_dir)
+        FanOut(JsonlSink(run_dir / "metrics.jsonl"), status).emit(RunFailed(
+            code=error.code, message=describe(error.code, error.detail), step=int(status.current().get("step") or 0)))
+
+    def _recover(self) -> list[Path]:
+        """At start-up: queued runs are queued again (in their order), a run whose worker still lives is
+        re-adopted, one whose worker died is marked interrupted. Returns the interrupted runs."""
+        interrupted = []
+        for status_file in sorted(self.store.root.glob("*/*/status.json")):
+            run_dir = status_file.parent
+            if not RUN_ID.match(run_dir.name):
+                continue
+            status = read_status(run_dir)  # a damaged one says so and is left as it is
+            state, owner = status.get("state"), run_dir.parent.name
+            if state == RunState.QUEUED and isinstance(status.get("queued_at"), (int, float)):
+                self.queue.add(Waiting(run_dir, owner, float(status["queued_at"])))
+                self._done[run_dir] = threading.Event()
+            elif state == RunState.RUNNING and (worker := self.backend.adopt(run_dir)) is not None:
+                self._running[run_dir] = (worker, self._slot_for(worker))
+                self._done[run_dir] = threading.Event()
+                self.queue.served(owner)
+            elif state in ACTIVE_STATES:  # its worker died, or the app died while the run was being created
+                # It ended when its status was last written (every logged step), not now: the app may have
+                # been down for hours, and a resumed run's duration counts from there.
+                self._interrupt(run_dir, status_file.stat().st_mtime)
+                interrupted.append(run_dir)
+        return interrupted
+
+    @staticmethod
+    def _interrupt(run_dir: Path, ended: float) -> None:
+        update_status(run_dir, state=RunState.INTERRUPTED, ended=ended,
+                      error={"code": RunState.INTERRUPTED, "message": describe(RunState.INTERRUPTED)})
+
+    def _slot_for(self, worker: Worker) -> Slot:
+        """The slot a re-adopted worker holds: a free one on its GPU, else any free one (else share one)."""
+        gpus = (read_json(worker.run_dir / "worker.json", {}) or {}).get("gpus") or None
+        busy = {slot.index for _, slot in self._running.values()}
+        free = [s for s in self.slots if s.index not in busy]
+        return next((s for s in free if s.gpu == gpus), free[0] if free else self.slots[0])
 
 
-def read_train_data(run_dir: Path):
-    """labels.json + the frozen split -> TrainData (the only inputs a job reads)."""
-    from ftui.engine.loop import TrainData
+class _MetricsReader:
+    """metrics.jsonl read incrementally: a poll reads only the lines appended since the last one. A file
+    replaced (a resume rewrites it) or shorter than before is read again from the start."""
 
-    labels = read_json(run_dir / "labels.json")
-    if not labels:
-        raise FtuiError("training_failed", reason="labels.json is missing or empty")
-    train_inputs, train_labels = read_split(run_dir / "data", "train")
-    val_inputs, val_labels = read_split(run_dir / "data", "validation")
-    unknown = sorted(set(train_labels) - set(labels))
-    if unknown:
-        raise FtuiError("training_failed", reason=f"training labels missing from labels.json: {unknown[:5]}")
-    if not train_inputs:
-        raise FtuiError("no_examples")
-    return TrainData(labels=list(labels), train_inputs=train_inputs, train_labels=train_labels,
-                     val_inputs=val_inputs, val_labels=val_labels)
+    def __init__(self, keep: int = 64):
+        self._cache: OrderedDict[Path, tuple[int, int, list]] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def records(self, path: Path) -> list[dict]:
+        import json
+
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return []
+        with self._lock:
+            inode, offset, records = self._cache.pop(path, (None, 0, []))
+            if inode != st.st_ino or st.st_size < offset:
+                offset, records = 0, []
+            if st.st_size > offset:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read(st.st_size - offset)
+                whole = chunk[:chunk.rfind(b"\n") + 1]  # a half-written last line waits for the next poll
+                for line in whole.splitlines():
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        continue
+                offset += len(whole)
+            self._cache[path] = (st.st_ino, offset, records)
+            while len(self._cache) > self._keep:
+                self._cache.popitem(last=False)
+            return list(records)
 
 
 def whole_number(value) -> int | None:
@@ -270,20 +374,14 @@ def whole_number(value) -> int | None:
 
 
 def log_tail(run_dir: Path, lines: int = 20) -> str | None:
-    """The last lines of a failed run's error.log (its traceback), for the page and run_status."""
-    try:
-        text = (run_dir / "error.log").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _write_error_log(run_dir: Path) -> None:
-    """The full traceback next to the run, for whoever debugs it (the UI shows the short message)."""
-    try:
-        (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-    except OSError as exc:  # the run folder itself is gone or read-only: the log line above remains
-        log.warning("could not write error.log in %s: %s", run_dir, exc)
+    """The last lines of a failed run's error.log (its traceback), else of what its worker printed."""
+    for name in ("error.log", LOG_FILE):
+        try:
+            text = (run_dir / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        return "\n".join(text.splitlines()[-lines:])
+    return None
 
 
 def _trained_so_far(status: dict) -> float:

@@ -23,7 +23,7 @@ from ftui.errors import FtuiError
 from ftui.vocab import ACTIVE_STATES, RunState, UPLOAD_ID
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
-OWNER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+OWNER = re.compile(r"^[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}$")  # no leading dot: .gradio-uploads is not a user
 DEFAULT_OWNER = "local"
 
 
@@ -53,9 +53,19 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 class RunStore:
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, max_gb_per_owner: float = 0):
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.max_gb_per_owner = float(max_gb_per_owner or 0)  # 0: no quota
+
+    def check_quota(self, owner: str | None) -> None:
+        """FtuiError("disk_quota") when the owner's runs and uploads already use their whole quota (checked
+        before anything new is written: an upload, a run, a resume)."""
+        if not self.max_gb_per_owner:
+            return
+        used_gb = disk_bytes(self.owner_dir(owner)) / 1e9
+        if used_gb >= self.max_gb_per_owner:
+            raise FtuiError("disk_quota", used_gb=used_gb, limit_gb=self.max_gb_per_owner)
 
     # -- owners ---------------------------------------------------------------------
     def owner_dir(self, owner: str | None) -> Path:
@@ -118,24 +128,6 @@ class RunStore:
         if read_status(path).get("state") in ACTIVE_STATES:
             raise FtuiError("run_active", run_id=run_id, state=read_status(path)["state"])
         shutil.rmtree(path)
-
-    def recover(self) -> list[Path]:
-        """At start-up: runs left queued/running by a dead process are marked interrupted."""
-        from ftui.messages import describe
-
-        found = []
-        for status_file in self.root.glob("*/*/status.json"):
-            if not RUN_ID.match(status_file.parent.name):
-                continue
-            status = read_status(status_file.parent)  # a damaged one says so and is left as it is
-            if status.get("state") in ACTIVE_STATES:
-                # It ended when its status was last written (every logged step), not now: the app may
-                # have been down for hours, and a resumed run's duration counts from here.
-                last_write = status_file.stat().st_mtime
-                update_status(status_file.parent, state=RunState.INTERRUPTED, ended=last_write,
-                              error={"code": RunState.INTERRUPTED, "message": describe(RunState.INTERRUPTED)})
-                found.append(status_file.parent)
-        return found
 
     # -- uploads --------------------------------------------------------------------
     def save_upload(self, owner: str | None, source: Path, name: str) -> str:

@@ -7,39 +7,49 @@ endpoint's body and raises FtuiError with a code. The actions live in three part
     runs.py       RunActions        start_run, suggest_learning_rate, run_status, stop_run, resume_run,
                                     list_runs, run_config, rename_run, delete_run, export_run, free_run_files
     inference.py  InferenceActions  predict, evaluate, evaluation_examples, list_evaluations, predict_batch
+    sharing.py    ShareActions      share_run, unshare_run: read-only live links (shared_view, shared_predict)
     predictors.py PredictorCache    the few loaded models prediction keeps in memory
 """
 from __future__ import annotations
 
-import threading
+import logging
 
 from ftui.engine.jobs import JobManager
+from ftui.engine.local_backend import Slot
+from ftui.errors import FtuiError
+from ftui.messages import describe
 from ftui.models import catalog
 from ftui.runs.store import RunStore
 from ftui.services.data import DataActions
 from ftui.services.inference import InferenceActions
 from ftui.services.predictors import PredictorCache
 from ftui.services.runs import RunActions
+from ftui.services.sharing import ShareActions
 from ftui.tasks import get_task
 
+log = logging.getLogger(__name__)
 ACTIONS = {
     "data": ("accept_upload", "upload_task", "inspect_dataset"),
     "runs": ("start_run", "suggest_learning_rate", "run_status", "stop_run", "resume_run", "list_runs", "run_config",
              "rename_run", "delete_run", "export_run", "free_run_files"),
     "inference": ("predict", "evaluate", "evaluation_examples", "list_evaluations", "predict_batch"),
+    "sharing": ("share_run", "unshare_run", "shared_view", "shared_predict"),
 }
 
 
 class Services:
     def __init__(self, runs_dir, *, max_upload_mb: float = 50, max_concurrent_runs: int = 1,
-                 cached_predictors: int = 2, allow_local_models: bool = True):
-        self.store = RunStore(runs_dir)
-        self.interrupted = self.store.recover()  # runs a previous process left running
-        self.jobs = JobManager(self.store, max_concurrent=max_concurrent_runs)
+                 cached_predictors: int = 2, allow_local_models: bool = True, slots: list[Slot] | None = None,
+                 max_disk_gb_per_user: float = 0, **limits):
+        """limits: JobManager's max_active_per_user, max_queued_per_user, stop_grace_s, hang_timeout_s."""
+        self.store = RunStore(runs_dir, max_gb_per_owner=max_disk_gb_per_user)
+        self.jobs = JobManager(self.store, slots=slots, max_concurrent=max_concurrent_runs, **limits)
+        self.interrupted = self.jobs.interrupted  # runs whose worker died with a previous server
         self.predictors = PredictorCache(cached_predictors)
         self.data = DataActions(self.store, max_upload_mb)
         self.runs = RunActions(self.store, self.jobs, self.data, self.predictors, allow_local_models)
         self.inference = InferenceActions(self.store, self.data, self.predictors)
+        self.sharing = ShareActions(self.store, self.jobs, self.inference)
         for part, names in ACTIONS.items():  # services.start_run is services.runs.start_run, and so on
             for name in names:
                 setattr(self, name, getattr(getattr(self, part), name))
@@ -60,24 +70,22 @@ class Services:
         get_task(task)  # unknown task -> FtuiError
         return catalog.list_models(task)
 
-    def warm_up(self) -> threading.Thread:
-        """Import the training stack (torch, transformers: ~5 s) in the background after start-up, so
-        the page answers at once and the first Train press does not wait for the imports. A run queued
-        meanwhile waits for it (jobs.ready): transformers' lazy imports are not safe across threads."""
-        self.jobs.ready.clear()
+    def warm_up(self) -> None:
+        """Keep one training worker waiting with torch and transformers imported (~3 s on a CPU), so the
+        first Train press does not pay for the imports; after each start another one warms up."""
+        self.jobs.backend.keep_warm = True
+        self.jobs.backend.prepare_warm(self.jobs.slots[0].env())
 
-        def load():
+    def resume_interrupted(self) -> list[str]:
+        """--auto-resume: queue again the runs whose worker died with the previous server (from their
+        checkpoints); one that cannot resume stays interrupted, with its reason in the log."""
+        resumed = []
+        for run_dir in self.interrupted:
             try:
-                import ftui.engine.loop  # noqa: F401 - imported for its side effect: loading torch
-                from ftui.models.text_classifier import load_encoder
-
-                load_encoder(str(catalog.minilm_folder()))  # the first from_pretrained pays ~2 s of lazy imports
-            finally:
-                self.jobs.ready.set()
-
-        thread = threading.Thread(target=load, name="ftui-warm-up", daemon=True)
-        thread.start()
-        return thread
+                resumed.append(self.runs.resume_run(run_dir.parent.name, run_dir.name))
+            except FtuiError as err:
+                log.warning("run %s was not resumed: %s", run_dir.name, describe(err.code, err.detail))
+        return resumed
 
     def close(self) -> None:
         self.jobs.shutdown()

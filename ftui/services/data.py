@@ -1,6 +1,9 @@
 """Data actions: accept an upload, tell its task, inspect it, and freeze a run's split from it."""
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from ftui.config import DataOptions, RunConfig
@@ -18,19 +21,40 @@ class DataActions:
     def __init__(self, store: RunStore, max_upload_mb: float):
         self.store = store
         self.max_upload_bytes = int(max_upload_mb * MB)
+        self._accepted: OrderedDict[tuple, str] = OrderedDict()  # (owner, removed source path) -> upload id
+        self._accepted_lock = threading.Lock()
 
-    def accept_upload(self, owner: str | None, path: str | Path | None, name: str | None = None) -> str:
-        """Check size, then keep a private copy of an uploaded file; returns its upload id."""
+    def accept_upload(self, owner: str | None, path: str | Path | None, name: str | None = None, *,
+                      remove_source: bool = False) -> str:
+        """Check size, then keep a private copy of an uploaded file; returns its upload id.
+
+        remove_source: the file is a raw upload in the web server's shared temporary folder (which another
+        instance on the host could serve): it is removed once copied, and the same path given again (a
+        widget that still shows it) answers with the upload id it got."""
         if not path:
             raise FtuiError("no_file")
         path = Path(path)
+        key = (owner, str(path))
+        with self._accepted_lock:
+            if key in self._accepted and not path.exists():
+                return self._accepted[key]
         name = name or path.name
         size = path.stat().st_size
         if size == 0:
             raise FtuiError("empty_file", name=name)
         if size > self.max_upload_bytes:
             raise FtuiError("file_too_large", name=name, size_mb=size / MB, limit_mb=self.max_upload_bytes / MB)
-        return self.store.save_upload(owner, path, name)
+        self.store.check_quota(owner)
+        upload_id = self.store.save_upload(owner, path, name)
+        if remove_source:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # Gradio's one folder per upload, now empty
+            with self._accepted_lock:
+                self._accepted[key] = upload_id
+                while len(self._accepted) > 1024:
+                    self._accepted.popitem(last=False)
+        return upload_id
 
     def upload_task(self, owner: str | None, upload_id: str) -> str:
         """The task an upload is for, told from the file itself: a ZIP of sounds is audio, any other ZIP

@@ -25,9 +25,12 @@ class InferenceActions:
         Text runs take a string. Image runs take a picture: a Path (the API passes only checked
         uploads as Path), a PIL image or an HxWx3 array, or a path string when `allow_paths` (the UI's
         own upload components; the API passes allow_paths=False, so a client's string is never opened)."""
+        return self.predict_in(self.store.run_dir(owner, run_id), input, top_k, allow_paths=allow_paths)
+
+    def predict_in(self, run_dir: Path, input, top_k: int = 5, *, allow_paths: bool = False) -> dict[str, float]:
+        """predict, for a run folder already looked up (by owner, or by a shared link's token)."""
         if input is None or (isinstance(input, str) and not input.strip()):
             raise FtuiError("empty_input")
-        run_dir = self.store.run_dir(owner, run_id)
         task = (read_json(run_dir / "config.json", {}) or {}).get("task", TaskName.TEXT)
         check_input_kind(task, input, allow_paths)
         return self.predictors.get(run_dir).predict([input], top_k=top_k)[0]
@@ -69,9 +72,13 @@ class InferenceActions:
 
     def list_evaluations(self, owner: str | None, run_id: str) -> list[dict]:
         """Every evaluation of a run (full results, with file paths), newest first."""
+        return self.list_evaluations_of(self.store.run_dir(owner, run_id))
+
+    @staticmethod
+    def list_evaluations_of(run_dir: Path) -> list[dict]:
         from ftui import evaluation
 
-        return evaluation.list_evaluations(self.store.run_dir(owner, run_id))
+        return evaluation.list_evaluations(run_dir)
 
     def predict_batch(self, owner: str | None, run_id: str, file: str | Path | None = None,
                       upload_id: str | None = None, progress=None) -> dict:

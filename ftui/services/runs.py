@@ -29,16 +29,17 @@ class RunActions:
                   epochs, options: dict | None = None, upload_id: str | None = None) -> str:
         """Validate everything a person could get wrong, freeze the split, queue the job; returns at once."""
         task_impl = get_task(task)
+        self.store.check_quota(owner)
         upload_id = upload_id or self.data.accept_upload(owner, file)
         config = RunConfig.build(task, model, upload_id, learning_rate, epochs, options)
-        source = self.resolve_model(owner, task, config.model)
+        self.resolve_model(owner, task, config.model)  # refused here; the worker finds it again
         upload = self.store.upload_path(owner, upload_id)
         inputs, labels, train_idx, val_idx = self.data.split(owner, task_impl, upload, config)
         run_id, run_dir = self.store.create(owner, config)
         write_json_atomic(run_dir / "labels.json", label_names([labels[i] for i in train_idx]))
         write_split(run_dir / "data", inputs, labels, train_idx, val_idx)
         update_status(run_dir, data_name=upload.name, n_train=len(train_idx), n_validation=len(val_idx))
-        self.jobs.submit(run_dir, config, source)
+        self.jobs.submit(run_dir)
         return run_id
 
     def suggest_learning_rate(self, owner: str | None, task: str, model: str, file: str | Path | None = None,
@@ -94,6 +95,7 @@ class RunActions:
         from ftui.engine.jobs import whole_number
 
         run_dir = self.store.run_dir(owner, run_id)
+        self.store.check_quota(owner)
         state = read_status(run_dir).get("state")
         if state in ACTIVE_STATES:
             raise FtuiError("run_active", run_id=run_id, state=state)
@@ -105,11 +107,17 @@ class RunActions:
             raise FtuiError("no_checkpoint", run_id=run_id)
         if config.task == TaskName.TEXT and (run_dir / "model").is_dir() and not (run_dir / "model" / "ftui_text.json").is_file():
             raise FtuiError("checkpoint_too_old", run_id=run_id)  # a BertForSequenceClassification checkpoint
-        self.jobs.resume(run_dir, config, self.resolve_model(owner, config.task, config.model), extra_epochs=extra)
+        self.resolve_model(owner, config.task, config.model)  # the policy of today, not of when the run began
+        self.jobs.resume(run_dir, config, extra_epochs=extra)
         return run_id
 
     def list_runs(self, owner: str | None) -> list[dict]:
-        return self.store.list(owner)
+        """The owner's runs, newest first; a queued one also says its place in the queue."""
+        runs = self.store.list(owner)
+        for run in runs:
+            if run.get("state") == RunState.QUEUED:
+                run["queue"] = self.jobs.queue_place(self.store.owner_dir(owner) / run["run_id"])
+        return runs
 
     def run_config(self, owner: str | None, run_id: str) -> dict:
         return read_json(self.store.run_dir(owner, run_id) / "config.json", {})
@@ -154,6 +162,7 @@ class RunActions:
 
     def _active_state(self, run_dir: Path) -> str | None:
         """The run's state while it is queued or training (in this process's jobs or by its status), else None."""
+        self.jobs.wait_exit(run_dir)
         state = read_status(run_dir).get("state")
         return (state or RunState.QUEUED) if self.jobs.is_active(run_dir) or state in ACTIVE_STATES else None
 

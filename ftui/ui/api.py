@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from ftui.errors import FtuiError
-from ftui.ui.files import served_file, uploaded_file
+from ftui.ui.files import accept, served_file, uploaded_file
 from ftui.messages import describe
 from ftui.runs.store import DEFAULT_OWNER
 from ftui.vocab import TaskName, UPLOAD_ID
@@ -40,6 +40,14 @@ EVALUATION_KEYS = ("name", "run_id", "source", "task", "created", "labels", "n",
 def owner_of(request: gr.Request | None) -> str:
     """The signed-in user when auth is on, else the single local owner."""
     return getattr(request, "username", None) or DEFAULT_OWNER
+
+
+def base_url(request: gr.Request | None) -> str:
+    """scheme://host of the address the caller used (behind a proxy: what it forwarded), without a slash."""
+    headers = getattr(request, "headers", None) or {}
+    host = headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1"
+    scheme = headers.get("x-forwarded-proto") or "http"
+    return f"{scheme}://{host}"
 
 
 def error_message(err: FtuiError) -> str:
@@ -94,7 +102,7 @@ class PublicApi:
         if isinstance(dataset, str) and UPLOAD_ID.match(dataset.strip()):
             return dataset.strip()  # the store checks it belongs to this owner
         path, name = uploaded_file(dataset)
-        return self.services.accept_upload(owner, path, name)
+        return accept(self.services, owner, path, name)
 
     def list_models(self, task: str = TaskName.TEXT, request: gr.Request = None) -> list[dict]:
         """Backbones offered for `task` ("text"); the one with "default": true is used when unsure."""
@@ -237,12 +245,27 @@ class PublicApi:
         with api_errors():
             return self.services.delete_run(owner_of(request), run_id)
 
+    def share_run(self, run_id: str, days: float = 7, allow_predict: bool = False, request: gr.Request = None) -> dict:
+        """A read-only live link to the run for people without an account: {url, expires (epoch s),
+        allow_predict}. Anyone with the link sees the run's name, task, model, classes, settings, state,
+        curves and latest evaluation, and (allow_predict) may try predictions; never files or actions. A new
+        link replaces the run's earlier one; it stops working after `days` or unshare_run."""
+        with api_errors():
+            shared = self.services.share_run(owner_of(request), run_id, days, allow_predict)
+            # no "path" key: gradio_client would take the answer for a file to download
+            return {"url": base_url(request) + shared.pop("path"), **shared}
+
+    def unshare_run(self, run_id: str, request: gr.Request = None) -> dict:
+        """Withdraw the run's live link at once (it then answers 404)."""
+        with api_errors():
+            return self.services.unshare_run(owner_of(request), run_id)
+
     ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
                  "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run",
-                 "delete_run", "suggest_learning_rate", "free_run_files")
+                 "delete_run", "suggest_learning_rate", "free_run_files", "share_run", "unshare_run")
     # Never queue behind training-side work: these only read or write a few small files.
     CHEAP = ("list_models", "run_status", "stop_run", "list_runs", "evaluation_examples", "rename_run", "delete_run",
-             "free_run_files")
+             "free_run_files", "share_run", "unshare_run")
 
 
 def register(api: PublicApi) -> None:

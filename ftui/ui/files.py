@@ -37,6 +37,15 @@ def uploaded_file(value: Any) -> tuple[Path, str]:
     return path, value.get("orig_name") or path.name
 
 
+def accept(services, owner: str | None, path: str | Path, name: str | None = None) -> str:
+    """services.accept_upload, removing the raw file when it sits in Gradio's upload folder (shared on the
+    host, and served by any instance that uses it): from then on only the owner's private copy remains.
+    Files the app itself offers (the example data sets) are kept."""
+    path = Path(path)
+    raw = path.resolve().is_relative_to(Path(get_upload_folder()).resolve())
+    return services.accept_upload(owner, path, name or path.name, remove_source=raw)
+
+
 def served_file(path: str | Path, name: str | None = None) -> dict:
     """A FileData dict that Gradio will let the client download: a private link/copy of `path` in a fresh
     random folder inside Gradio's upload folder (which Gradio serves), never the run folder itself.

@@ -117,6 +117,26 @@ def progress_html(snap: dict | None) -> str:
             f'<div class="ftui-progress-text"><b>{progress * 100:.0f}%</b> · {html.escape(text)}</div></div>')
 
 
+def queue_text(place: dict | None) -> str:
+    """"next in line", "3rd in line of 5, starts in about 4 min" (the scheduler's estimate, when it has one)."""
+    if not place or not place.get("position"):
+        return ""
+    position = int(place["position"])
+    text = "next in line" if position == 1 else f"{_ordinal(position)} in line"
+    if place.get("of", 0) > 1:
+        text += f" of {place['of']}"
+    start = place.get("estimated_start_s")
+    if isinstance(start, (int, float)):
+        text += ", starts in about " + format_duration(max(1, round(start / 60)) * 60) if start >= 30 \
+            else ", starts in a moment"
+    return text
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def state_markdown(snap: dict | None) -> str:
     """One line saying what the run is doing, or why it ended."""
     if not snap:
@@ -128,7 +148,8 @@ def state_markdown(snap: dict | None) -> str:
     best_text = f" Best validation accuracy: {measured}." if measured else (
         f" Best validation accuracy: **{best * 100:.1f}%**." if isinstance(best, (int, float)) else "")
     if state == RunState.QUEUED:
-        return f"{run} is waiting for a free training slot."
+        place = queue_text(snap.get("queue"))
+        return f"{run} is waiting for a free training slot" + (f": {place}." if place else ".")
     if state == RunState.RUNNING:
         ready = " The model so far can already predict (Predict tab)." if snap.get("saved_model") else ""
         return f"{run} is training.{best_text}{ready}"

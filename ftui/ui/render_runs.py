@@ -12,7 +12,7 @@ import pandas as pd
 
 from ftui.messages import count
 from ftui.ui import verdict
-from ftui.ui.render import ACTIVE_STATES, DONE_STATES, _num, _short_model, format_duration
+from ftui.ui.render import ACTIVE_STATES, DONE_STATES, _num, _short_model, format_duration, queue_text
 
 DIFFERS = "≠"  # the marker in the config table's "differs" column
 CONFIG_KEYS_FIRST = ("name", "task", "model", "upload", "learning_rate", "epochs")
@@ -46,10 +46,15 @@ def runs_table(runs: list[dict], now: float | None = None) -> pd.DataFrame:
     for r in runs:
         rows.append([r.get("run_id"), r.get("name") or "", r.get("task") or "", _short_model(r.get("model")),
                      r.get("data_name") or "", _lr(r.get("learning_rate")), r.get("epochs"),
-                     r.get("batch_size") or "auto", percent(r.get("best_accuracy")), r.get("state") or "",
+                     r.get("batch_size") or "auto", percent(r.get("best_accuracy")), _state(r),
                      format_duration(duration_s(r, now)) if duration_s(r, now) is not None else "",
                      size_text(r.get("disk_bytes")) if r.get("disk_bytes") else ""])
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def _state(run: dict) -> str:
+    place = queue_text(run.get("queue"))
+    return f"{run.get('state')} ({place})" if place else run.get("state") or ""
 
 
 def _lr(value) -> str:

@@ -15,6 +15,7 @@ import gradio as gr
 from ftui.errors import FtuiError
 from ftui.ui import media, render_data
 from ftui.ui.api import error_message, owner_of
+from ftui.ui.files import accept
 from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
     def accept_and_inspect(path, name, val_fraction, validation_upload, request: gr.Request) -> tuple:
         owner = owner_of(request)
         try:
-            upload_id = services.accept_upload(owner, path, name)
+            upload_id = accept(services, owner, path, name)
         except FtuiError as err:
             gr.Warning(error_message(err))
             return (None, f"**{name}**: {error_message(err)}", "", None, None,
@@ -181,7 +182,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         if not path:
             return None, gr.update(interactive=True, info="A stratified split: every class keeps its share.")
         try:
-            upload_id = services.accept_upload(owner_of(request), path, Path(path).name)
+            upload_id = accept(services, owner_of(request), path, Path(path).name)
         except FtuiError as err:
             gr.Warning(error_message(err))
             return None, gr.skip()

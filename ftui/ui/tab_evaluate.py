@@ -17,6 +17,7 @@ import pandas as pd
 from ftui.errors import FtuiError
 from ftui.ui import media, render_runs
 from ftui.ui.api import error_message, owner_of, served_file
+from ftui.ui.files import accept
 from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
             progress((done, total), desc="Evaluating", unit="examples")
 
         try:
-            upload_id = services.accept_upload(owner, path, Path(path).name) if path else None
+            upload_id = accept(services, owner, path, Path(path).name) if path else None
             result = services.evaluate(owner, run_id, upload_id=upload_id, progress=report)
             evaluations = services.list_evaluations(owner, run_id)
         except FtuiError as err:
@@ -242,7 +243,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
             progress((done, total), desc="Predicting", unit="inputs")
 
         try:
-            upload_id = services.accept_upload(owner, path, Path(path).name)
+            upload_id = accept(services, owner, path, Path(path).name)
             result = services.predict_batch(owner, run_id, upload_id=upload_id, progress=report)
         except FtuiError as err:
             gr.Warning(error_message(err))

@@ -19,6 +19,7 @@ from ftui.ui import render, render_runs
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.tab_data import DataTab
 from ftui.ui.run_files import exporter, freer, need_run
+from ftui.ui.share_panel import build_share_panel
 from ftui.ui.tab_train import TrainTab
 from ftui.vocab import TaskName
 
@@ -93,6 +94,7 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
                                     scale=0, min_width=240)
                 cancel = gr.Button("Cancel", elem_id="delete-cancel", scale=0, min_width=120)
         manage_text = gr.Markdown("", elem_id="manage-status")
+        build_share_panel(services, managed)
 
     refreshed = [table, compare, managed, timer]
 

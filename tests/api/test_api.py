@@ -5,6 +5,7 @@ Training uses the tiny random BERT from conftest (a local model folder), so a ru
 """
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import time
@@ -277,15 +278,22 @@ def test_real_default_model_on_a_small_file(client, files):
 
 
 # -- the command line that serves all this ------------------------------------------------------
-def test_command_line_auth_file_and_local_models(tmp_path):
+def test_command_line_auth_file_and_local_models(tmp_path, capsys):
+    from ftui.__main__ import main as ftui_main
     from ftui.server import parse_args
 
     users = tmp_path / "users.txt"
     users.write_text("# team\nann:secret:with:colons\n\nbob:pw\n", encoding="utf-8")
+    with pytest.raises(SystemExit):  # plain-text passwords refuse to start, with the way out
+        parse_args(["--auth-file", str(users)])
+    assert "plain-text password" in capsys.readouterr().err
+    assert ftui_main(["users", "list", "--auth-file", str(users)]) == 0  # hashes the plain lines in place
+    assert "secret" not in users.read_text() and oct(users.stat().st_mode & 0o777) == "0o600"
     args = parse_args(["--auth-file", str(users), "--port", "7999"])
-    assert args.auth == [("ann", "secret:with:colons"), ("bob", "pw")] and args.port == 7999
+    assert sorted(args.auth.accounts) == ["ann", "bob"] and args.port == 7999
+    assert asyncio.run(args.auth.check("ann", "secret:with:colons")) and not asyncio.run(args.auth.check("bob", "x"))
     assert args.allow_local_models is False  # signed-in users may not name folders on the host
     assert parse_args([]).allow_local_models is True and parse_args([]).host == "127.0.0.1"
-    users.write_text("../evil:pw\n", encoding="utf-8")
+    users.write_text("../evil:$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaA\n", encoding="utf-8")
     with pytest.raises(SystemExit):
         parse_args(["--auth-file", str(users)])

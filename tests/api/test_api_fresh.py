@@ -3,7 +3,7 @@
 Regression: `python launch.py` imports the training stack in a background warm-up thread; a run
 started at once imported transformers at the same moment, and its lazy imports are not thread-safe:
 the run failed after 0.4 s with "ImportError: cannot import name 'AutoModelForSequenceClassification'
-from 'transformers'". Runs now wait for the warm-up (JobManager.ready, set by Services.warm_up).
+from 'transformers'". Runs now train in their own worker process (ftui.worker), each importing alone.
 
 The app must be a fresh process here: in this test process transformers is imported already (the
 tiny BERT fixture, earlier tests), which would hide the race. So each cycle starts `launch.py` in a

@@ -9,7 +9,7 @@ import torch
 
 from ftui.config import TrainOptions
 from ftui.engine import adapt, checkpoint, head, loop, lr_range, preflight
-from ftui.engine.jobs import read_train_data
+from ftui.worker import read_train_data
 from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.runs.store import read_jsonl, read_status
 from ftui.tasks import get_task
@@ -93,7 +93,7 @@ def test_a_resumed_two_stage_run_never_repeats_the_head_stage(make_text_run, job
     assert first.state == "stopped" and first.step == 3
     assert checkpoint.read_state(checkpoint.last_dir(run_dir))["recipe"]["batch_size"] == 8
     jobs = jobs_for(store)
-    jobs.resume(run_dir, config, source)
+    jobs.resume(run_dir, config)
     assert jobs.wait(run_dir, 120) == "finished"
     head_rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("stage") == "head"]
     assert [r["event"] for r in head_rows] == ["StepLogged", "EvalLogged"]

@@ -12,10 +12,10 @@ import torch
 
 from ftui.engine import loop, recipe
 from ftui.engine.events import EvalLogged, RunFinished, RunStarted, StepLogged
-from ftui.engine.jobs import read_train_data
 from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
 from ftui.runs.store import read_jsonl, read_status
 from ftui.tasks import get_task
+from ftui.worker import read_train_data, run_job
 
 WAIT_S = 120
 
@@ -38,7 +38,7 @@ def test_events_come_in_order_and_files_agree(make_text_run, jobs_for):
     store, run_dir, config, source = make_text_run(n=64, epochs=3, lr=3e-3)
     jobs = jobs_for(store)
     started = time.monotonic()
-    jobs.submit(run_dir, config, source)
+    jobs.submit(run_dir)
     assert time.monotonic() - started < 1.0, "submit must return at once"
     assert jobs.wait(run_dir, WAIT_S) == "finished"
 
@@ -79,7 +79,7 @@ def test_model_is_saved_for_plain_transformers(make_text_run, jobs_for):
 
     store, run_dir, config, source = make_text_run(n=32, epochs=1)
     jobs = jobs_for(store)
-    jobs.submit(run_dir, config, source)
+    jobs.submit(run_dir)
     assert jobs.wait(run_dir, WAIT_S) == "finished"
     encoder = AutoModel.from_pretrained(run_dir / "model").eval()
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
@@ -100,7 +100,7 @@ def test_it_learns_and_a_seed_repeats_the_run(make_text_run, jobs_for):
     for _ in range(2):
         store, run_dir, config, source = make_text_run(n=96, epochs=8, lr=3e-3)
         jobs = jobs_for(store)
-        jobs.submit(run_dir, config, source)
+        jobs.submit(run_dir)
         assert jobs.wait(run_dir, WAIT_S) == "finished"
         records = events(run_dir)
         losses.append([r["loss"] for r in records if r["event"] == "StepLogged"])
@@ -143,7 +143,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_the_model(make_text_run):
 def test_cancel_through_the_job_manager(make_text_run, jobs_for):
     store, run_dir, config, source = make_text_run(n=200, epochs=40, batch_size=4)  # ~2,000 steps
     jobs = jobs_for(store)
-    jobs.submit(run_dir, config, source)
+    jobs.submit(run_dir)
     wait_for(lambda: jobs.snapshot(run_dir)["step"] >= 1)
     assert jobs.cancel(run_dir)
     assert jobs.wait(run_dir, WAIT_S) == "stopped"
@@ -161,7 +161,7 @@ def test_a_broken_model_fails_the_run_with_a_message_and_the_worker_lives_on(mak
     (broken / "config.json").write_text("{ this is not json", encoding="utf-8")
     store, bad_run, bad_config, bad_source = make_text_run(n=32, epochs=1, model=broken)
     jobs = jobs_for(store)
-    jobs.submit(bad_run, bad_config, bad_source)
+    jobs.submit(bad_run)
     assert jobs.wait(bad_run, WAIT_S) == "failed"
     status = read_status(bad_run)
     assert status["error"]["code"] == "model_load_failed"
@@ -174,11 +174,11 @@ def test_a_broken_model_fails_the_run_with_a_message_and_the_worker_lives_on(mak
 
     # the same worker thread takes the next job
     _, good_run, config, source = make_text_run(n=32, epochs=1)
-    jobs.submit(good_run, config, source)
+    jobs.submit(good_run)
     assert jobs.wait(good_run, WAIT_S) == "finished"
 
 
-def test_a_crash_mid_training_marks_the_run_failed(make_text_run, jobs_for, monkeypatch):
+def test_a_crash_mid_training_marks_the_run_failed(make_text_run, monkeypatch):
     real = loop.logits_of
     calls = []
 
@@ -190,9 +190,8 @@ def test_a_crash_mid_training_marks_the_run_failed(make_text_run, jobs_for, monk
 
     monkeypatch.setattr(loop, "logits_of", explode_on_third_step)
     store, run_dir, config, source = make_text_run(n=64, epochs=2, log_every_steps=1)
-    jobs = jobs_for(store)
-    jobs.submit(run_dir, config, source)
-    assert jobs.wait(run_dir, WAIT_S) == "failed"
+    # In this process (the patch does not reach a worker process): what `python -m ftui.worker` runs.
+    assert run_job(run_dir, threading.Event()) == "failed"
     status = read_status(run_dir)
     assert status["error"]["code"] == "training_failed"
     assert "RuntimeError: boom: simulated kernel failure" in status["error"]["message"]
@@ -207,7 +206,7 @@ def test_missing_labels_file_fails_readably(make_text_run, jobs_for):
     store, run_dir, config, source = make_text_run(n=32, epochs=1)
     (run_dir / "labels.json").unlink()
     jobs = jobs_for(store)
-    jobs.submit(run_dir, config, source)
+    jobs.submit(run_dir)
     assert jobs.wait(run_dir, WAIT_S) == "failed"
     assert "labels.json" in read_status(run_dir)["error"]["message"]
 
@@ -217,8 +216,8 @@ def test_second_run_waits_queued_and_can_be_cancelled_before_it_starts(make_text
     store, long_run, long_config, source = make_text_run(n=200, epochs=40, batch_size=4)
     _, queued_run, config, _ = make_text_run(n=32, epochs=1)
     jobs = jobs_for(store, max_concurrent=1)
-    jobs.submit(long_run, long_config, source)
-    jobs.submit(queued_run, config, source)
+    jobs.submit(long_run)
+    jobs.submit(queued_run)
     wait_for(lambda: jobs.snapshot(long_run)["step"] >= 1)
     assert jobs.snapshot(queued_run)["state"] == "queued"
     assert read_status(queued_run)["state"] == "queued"
@@ -234,8 +233,8 @@ def test_queued_run_starts_when_the_slot_frees(make_text_run, jobs_for):
     store, first, config, source = make_text_run(n=32, epochs=1)
     _, second, _, _ = make_text_run(n=32, epochs=1)
     jobs = jobs_for(store, max_concurrent=1)
-    jobs.submit(first, config, source)
-    jobs.submit(second, config, source)
+    jobs.submit(first)
+    jobs.submit(second)
     assert jobs.wait(first, WAIT_S) == "finished"
     assert jobs.wait(second, WAIT_S) == "finished"
     assert read_status(second)["started"] >= read_status(first)["ended"]
@@ -244,7 +243,7 @@ def test_queued_run_starts_when_the_slot_frees(make_text_run, jobs_for):
 def test_snapshot_is_the_same_live_and_after_a_restart(make_text_run, jobs_for):
     store, run_dir, config, source = make_text_run(n=64, epochs=2)
     jobs = jobs_for(store)
-    jobs.submit(run_dir, config, source)
+    jobs.submit(run_dir)
     assert jobs.wait(run_dir, WAIT_S) == "finished"
     after_restart = jobs_for(store).snapshot(run_dir)  # a new manager knows the run only from its files
     assert after_restart["state"] == "finished" and after_restart["progress"] == 1.0
@@ -260,7 +259,7 @@ def test_snapshot_is_the_same_live_and_after_a_restart(make_text_run, jobs_for):
 def test_live_snapshot_reports_progress_and_eta(make_text_run, jobs_for):
     store, run_dir, config, source = make_text_run(n=200, epochs=40, batch_size=4)
     jobs = jobs_for(store)
-    jobs.submit(run_dir, config, source)
+    jobs.submit(run_dir)
     wait_for(lambda: jobs.snapshot(run_dir)["step"] >= 30)
     snap = jobs.snapshot(run_dir)
     assert snap["state"] == "running" and 0 < snap["progress"] < 1

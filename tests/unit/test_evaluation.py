@@ -284,7 +284,7 @@ def test_read_unlabelled_audio_skips_what_cannot_be_decoded(tmp_path):
 def finished_run(make_text_run):
     """(Services, run_id) of a run trained on the tiny BERT and marked finished."""
     from ftui.engine import loop
-    from ftui.engine.jobs import read_train_data
+    from ftui.worker import read_train_data
     from ftui.engine.sinks import MemorySink
     from ftui.runs.store import update_status
     from ftui.services import Services

@@ -15,7 +15,7 @@ import torch
 from huggingface_hub import ModelCard
 
 from ftui.engine import loop
-from ftui.engine.jobs import read_train_data
+from ftui.worker import read_train_data
 from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.errors import FtuiError
 from ftui.export import export_onnx, export_zip, model_card, write_onnx

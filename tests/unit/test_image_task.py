@@ -151,16 +151,17 @@ def test_a_local_transformers_image_model_trains_and_reloads(tmp_path, image_zip
 
 def test_an_upload_is_read_once_inspect_then_start_reuse_it(tmp_path, image_zip, monkeypatch):
     """inspect_dataset decodes every picture of the ZIP once; start_run (and a second look with the same
-    columns) read the kept result (<upload>/inspection/) and decode nothing; the run's own batches then
-    decode each picture once more, for training (inspect once, cache)."""
+    columns) read the kept result (<upload>/inspection/) and decode nothing; training, in its worker process,
+    decodes each picture once more (the batches' decode cache), and the server nothing."""
+    import shutil
     import threading
 
     from ftui.data import images
-    from ftui.engine import jobs
     from ftui.tasks.image import ImageTask
+    from ftui.worker import run_job
 
     reads, decodes = [], []
-    real_read, real_decode, real_train_data = ImageTask.read, images.decode, jobs.read_train_data
+    real_read, real_decode = ImageTask.read, images.decode
 
     def counting_read(self, path, options):
         reads.append(path)
@@ -170,15 +171,8 @@ def test_an_upload_is_read_once_inspect_then_start_reuse_it(tmp_path, image_zip,
         decodes.append(1)  # list.append: safe from the checks' and the batches' threads
         return real_decode(data, **kwargs)
 
-    start_pressed = threading.Event()
-
-    def train_data_after_start_run(run_dir):  # the job waits until start_run's own decodes are counted
-        start_pressed.wait(60)
-        return real_train_data(run_dir)
-
     monkeypatch.setattr(ImageTask, "read", counting_read)
     monkeypatch.setattr(images, "decode", counting_decode)  # the inspection's check and the batches' load_square
-    monkeypatch.setattr(jobs, "read_train_data", train_data_after_start_run)
     services = Services(tmp_path / "runs")
     try:
         summary = services.inspect_dataset(None, "image", image_zip)
@@ -191,9 +185,16 @@ def test_an_upload_is_read_once_inspect_then_start_reuse_it(tmp_path, image_zip,
         run_id = services.start_run(None, "image", "efficientnet-lite0", None, 5e-4, 1,
                                     {"image_size": 64, "train_head_only": True}, upload_id=summary["upload_id"])
         assert len(reads) == 1 and len(decodes) == n_pictures  # no second read, no decode when Train is pressed
-        start_pressed.set()
-        assert services.jobs.wait(services.store.run_dir(None, run_id), timeout=300) == "finished"
-        assert len(decodes) == 2 * n_pictures  # the batches' decode cache: each picture once for the run
+        run_dir = services.store.run_dir(None, run_id)
+        assert services.jobs.wait(run_dir, timeout=300) == "finished"
+        assert len(decodes) == n_pictures  # the worker process decoded for training, not the server
     finally:
-        start_pressed.set()
         services.close()
+    # the same run's inputs trained in this process, where the decodes can be counted: once per picture
+    again_dir = tmp_path / "runs" / "local" / "20000101-000000-0000"
+    again_dir.mkdir()
+    for name in ("config.json", "labels.json", "data"):
+        copy = shutil.copytree if (run_dir / name).is_dir() else shutil.copyfile
+        copy(run_dir / name, again_dir / name)
+    assert run_job(again_dir, threading.Event()) == "finished"
+    assert len(decodes) == 2 * n_pictures

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ftui.engine import loop
-from ftui.engine.jobs import read_train_data
+from ftui.worker import read_train_data
 from ftui.engine.sinks import MemorySink
 from ftui.errors import FtuiError
 from ftui.predict import Predictor

@@ -69,6 +69,11 @@ def test_progress_html_escapes_unknown_states():
 def test_state_markdown_per_state():
     base = {"run_id": "20260101-000000-abcd", "best_accuracy": 0.9}
     assert "waiting" in render.state_markdown({**base, "state": "queued"})
+    queued = render.state_markdown({**base, "state": "queued",
+                                    "queue": {"position": 3, "of": 4, "estimated_start_s": 250.0}})
+    assert "3rd in line of 4, starts in about 4 min" in queued
+    assert "next in line" in render.state_markdown({**base, "state": "queued",
+                                                    "queue": {"position": 1, "of": 1, "estimated_start_s": None}})
     assert "90.0%" in render.state_markdown({**base, "state": "finished"})
     assert "stopped" in render.state_markdown({**base, "state": "stopped"})
     failed = render.state_markdown({**base, "state": "failed", "error": {"code": "x", "message": "Out of memory."}})

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from ftui.engine import checkpoint, loop
 from ftui.engine.events import EvalLogged, StepLogged
-from ftui.engine.jobs import read_train_data
+from ftui.worker import read_train_data
 from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.errors import FtuiError
 from ftui.runs.store import read_json, read_jsonl, read_status, update_status
@@ -105,7 +105,7 @@ def test_a_resumed_run_equals_the_uninterrupted_one(make_text_run, jobs_for, whe
         update_status(run_b, state="interrupted")
 
     jobs = jobs_for(store)
-    jobs.resume(run_b, config_b, source)
+    jobs.resume(run_b, config_b)
     assert jobs.wait(run_b, WAIT_S) == "finished"
 
     losses_a, losses_b = train_losses(run_a), train_losses(run_b)
@@ -128,7 +128,7 @@ def test_a_resumed_run_continues_its_curve_in_the_live_snapshot(make_text_run, j
     train_direct(run_dir, config, source, CancelAt(cancel, 3), cancel=cancel)
     assert read_status(run_dir)["state"] == "stopped"
     jobs = jobs_for(store)
-    jobs.resume(run_dir, config, source)
+    jobs.resume(run_dir, config)
     assert jobs.wait(run_dir, WAIT_S) == "finished"
     snap = jobs.snapshot(run_dir)
     steps = [r["step"] for r in snap["rows"] if r["split"] == "train"]
@@ -239,7 +239,7 @@ def test_a_corrupt_checkpoint_is_refused_and_the_run_is_untouched(make_text_run,
     jobs = jobs_for(store)
     for extra in (0, 1):
         with pytest.raises(FtuiError) as err:
-            jobs.resume(run_dir, config, source, extra_epochs=extra)
+            jobs.resume(run_dir, config, extra_epochs=extra)
         assert err.value.code == "checkpoint_corrupt" and err.value.detail["run_id"] == run_dir.name
         assert err.value.detail["reason"]
     assert tree_digest(run_dir) == before
@@ -281,7 +281,7 @@ def test_more_epochs_on_a_finished_run(make_text_run, jobs_for, tmp_path):
     store, run_dir, config, source = make_text_run(**OPTIONS)
     services = Services(store.root)
     try:
-        services.jobs.submit(run_dir, config, source)
+        services.jobs.submit(run_dir)
         assert services.jobs.wait(run_dir, WAIT_S) == "finished"
         run_id = run_dir.name
         first = read_status(run_dir)

@@ -24,7 +24,7 @@ def reviews(tmp_path):
 
 def test_start_run_freezes_the_split_and_trains(services, reviews, tiny_bert_dir, monkeypatch):
     from ftui.data.split import read_split
-    from ftui.engine.jobs import read_train_data
+    from ftui.worker import read_train_data
     from ftui.services.data import DataActions
 
     run_id = services.start_run("ann", "text", str(tiny_bert_dir), reviews, 1e-3, 1,

@@ -51,7 +51,9 @@ def test_uploads_are_private_copies(tmp_path):
         assert err.value.code == "unknown_upload"
 
 
-def test_active_runs_are_marked_interrupted_at_start_up(tmp_path):
+def test_runs_whose_worker_died_are_marked_interrupted_at_start_up(tmp_path):
+    from ftui.engine.jobs import JobManager
+
     store = RunStore(tmp_path)
     _, running = store.create("ann", CONFIG)
     update_status(running, state="running", progress=0.4)
@@ -59,8 +61,10 @@ def test_active_runs_are_marked_interrupted_at_start_up(tmp_path):
     update_status(done, state="finished", progress=1.0)
     last_write = time.time() - 3600  # the app died an hour ago
     os.utime(running / "status.json", (last_write, last_write))
-    again = RunStore(tmp_path)  # what the app does after a crash
-    assert again.recover() == [running]
+    again = RunStore(tmp_path)  # what the app does after a crash: its job manager looks for live workers
+    jobs = JobManager(again)
+    jobs.shutdown()
+    assert jobs.interrupted == [running]
     assert read_status(running)["state"] == "interrupted" and read_status(running)["progress"] == 0.4
     assert read_status(running)["ended"] == pytest.approx(last_write, abs=1)  # when it stopped, not now
     assert read_status(done)["state"] == "finished"

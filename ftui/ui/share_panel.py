@@ -1,0 +1,60 @@
+"""The Runs tab's "Share a live link" panel: a read-only page of the managed run for people without an
+account (services/sharing.py makes the link, ui/share_page.py serves it)."""
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from ftui.errors import FtuiError
+from ftui.ui.api import base_url, error_message, owner_of
+
+
+def build_share_panel(services, managed: gr.Dropdown) -> None:
+    with gr.Accordion("Share a live link", open=False, elem_id="share-panel"):
+        gr.Markdown("A read-only page of this run for someone without an account: its name, data classes, "
+                    "settings, live curves and latest evaluation; never its files or any button. Anyone "
+                    "with the link can open it until it expires or you stop sharing.")
+        with gr.Row():
+            days = gr.Number(7, label="Days the link works", minimum=0.05, maximum=90, elem_id="share-days", scale=1)
+            allow_predict = gr.Checkbox(False, label="Let them try predictions", elem_id="share-predict", scale=1)
+            share = gr.Button("Share", elem_id="share-btn", variant="primary", scale=0, min_width=120)
+            unshare = gr.Button("Stop sharing", elem_id="unshare-btn", scale=0, min_width=140)
+        link = gr.Textbox(label="Link (shown once: copy it now)", interactive=False, elem_id="share-link",
+                          visible=False, buttons=["copy"])
+        state = gr.Markdown("", elem_id="share-state")
+
+    def on_share(run_id, days_value, predict_too, request: gr.Request):
+        if not run_id:
+            return gr.update(visible=False), "Pick a run above first."
+        try:
+            shared = services.share_run(owner_of(request), run_id, days_value, predict_too)
+        except FtuiError as err:
+            return gr.update(visible=False), error_message(err)
+        return (gr.update(value=base_url(request) + shared["path"], visible=True),
+                f"Shared until {_when(shared['expires'])}" + (", with predictions." if predict_too else "."))
+
+    def on_unshare(run_id, request: gr.Request):
+        if not run_id:
+            return gr.update(visible=False), "Pick a run above first."
+        try:
+            services.unshare_run(owner_of(request), run_id)
+        except FtuiError as err:
+            return gr.skip(), error_message(err)
+        return gr.update(value="", visible=False), "Not shared: the link no longer opens."
+
+    def on_pick(run_id, request: gr.Request):
+        try:
+            current = services.sharing.link_of(owner_of(request), run_id) if run_id else None
+        except FtuiError:
+            current = None
+        text = f"A link to this run works until {_when(current['expires'])}." if current else ""
+        return gr.update(value="", visible=False), text
+
+    share.click(on_share, [managed, days, allow_predict], [link, state], api_visibility="private")
+    unshare.click(on_unshare, [managed], [link, state], api_visibility="private")
+    managed.change(on_pick, [managed], [link, state], api_visibility="private")
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
