@@ -92,6 +92,7 @@ MESSAGES: dict[str, str] = {
     "worker_crashed": "The training process ended without finishing ({how}); the log's last lines are below.",
     "worker_hung": "The training process stopped answering for {seconds:.0f} s and was ended.",
     "worker_not_started": "The training process could not be started: {reason}.",
+    "admin_only": "Only an admin of this studio can see the whole box or stop other users' runs.",
     "queue_full": "You already have {limit:n run} waiting in the queue, the most allowed here; wait for one to start or stop one.",
     "disk_quota": "Your runs and uploads use {used_gb:.1f} GB, the most allowed here is {limit_gb:g} GB; delete runs, or free the checkpoints of finished ones (Runs tab), then try again.",
     # --- export --------------------------------------------------------------------------

@@ -108,8 +108,11 @@ def serve(services, *, host: str = "127.0.0.1", port: int = 7860, auth=None, max
 
     demo = build_app(services)
     css_file = ASSETS / "style.css"
-    if auth is not None and not isinstance(auth, Authenticator):  # [(name, password), ...]: tests, scripts
-        auth = Authenticator({name: Account(name, hash_password(password)) for name, password in auth})
+    if auth is not None and not isinstance(auth, Authenticator):  # [(name, password[, "admin"]), ...]: tests
+        auth = Authenticator({name: Account(name, hash_password(password), "admin" in rest)
+                              for name, password, *rest in auth})
+    if auth is not None:
+        services.box.admins = frozenset(name for name, account in auth.accounts.items() if account.admin)
     demo.launch(server_name=host, server_port=port, auth=auth.check if auth else None,
                 auth_message=sign_in_message(contact) if auth else None,
                 app_kwargs={"middleware": [Middleware(ClientAddress)]},

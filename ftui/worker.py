@@ -1,4 +1,5 @@
-"""The one entry point to training: `python -m ftui.worker RUN_DIR` trains one run from its folder.
+"""The one entry point to training: `python -m ftui.worker RUN_DIR` trains one run from its folder
+(`--lr-test SPEC.json`: the learning-rate test that comes before a run, away from the server too).
 
 It reads config.json, labels.json, the frozen split and (when status.json says `resume`) the last
 checkpoint, and writes what every reader knows: status.json, metrics.jsonl, checkpoints/, model/, and
@@ -126,6 +127,36 @@ def _warm_up() -> None:
     load_encoder(str(catalog.minilm_folder()))
 
 
+def lr_test(spec_path: Path) -> int:
+    """`python -m ftui.worker --lr-test SPEC.json`: the learning-rate range test of Services.suggest_learning_rate,
+    away from the server (it trains ~30 s; running out of memory must not take the studio down). SPEC holds
+    the config and the training examples; the answer goes to SPEC.result.json: the RangeTest, or the error."""
+    import dataclasses
+
+    out = spec_path.with_suffix(".result.json")
+    try:
+        from ftui.config import RunConfig
+        from ftui.engine.loop import TrainData
+        from ftui.engine.lr_range import range_test
+        from ftui.models import catalog
+        from ftui.tasks import get_task
+
+        spec = read_json(spec_path)
+        config = RunConfig.from_dict(spec["config"])
+        data = TrainData(labels=spec["labels"], train_inputs=spec["train_inputs"], train_labels=spec["train_labels"],
+                         val_inputs=[], val_labels=[])
+        source = catalog.resolve(config.task, config.model, allow_local=True)  # the server checked the policy
+        answer = {"test": dataclasses.asdict(range_test(config, get_task(config.task), source, data))}
+    except FtuiError as err:
+        answer = {"error": {"code": err.code, "detail": err.detail}}
+    except Exception as exc:  # noqa: BLE001 - said to the caller as one sentence
+        log.exception("learning-rate test failed")
+        answer = {"error": {"code": "training_failed",
+                            "detail": {"reason": f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:400]}}}
+    write_json_atomic(out, answer)
+    return 0 if "test" in answer else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -145,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                 os.dup2(out.fileno(), 1)
                 os.dup2(out.fileno(), 2)
         argv = [order["run_dir"]]
+    if len(argv) == 2 and argv[0] == "--lr-test":
+        return lr_test(Path(argv[1]))
     if len(argv) != 1 or argv[0].startswith("-"):
         print("usage: python -m ftui.worker RUN_DIR   (or --warm, then a JSON order on stdin)", file=sys.stderr)
         return 2

@@ -16,18 +16,19 @@ whose worker died is marked interrupted (resumable). This module does not import
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import statistics
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from pathlib import Path
 
 from ftui.config import MAX_EPOCHS, RunConfig
-from ftui.engine import checkpoint  # torch-free at import; torch loads when a checkpoint is read
-from ftui.engine.events import RunFailed, RunFinished, metric_rows
-from ftui.engine.local_backend import LOG_FILE, LocalBackend, Slot, Worker, plan_slots
+from ftui.engine import checkpoint, run_view  # torch-free at import; torch loads when a checkpoint is read
+from ftui.engine.events import RunFailed, RunFinished
+from ftui.engine.local_backend import WORKER_FILE, LocalBackend, Slot, Worker, plan_slots
 from ftui.engine.scheduler import FairQueue, Waiting, start_estimates
 from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.errors import FtuiError
@@ -54,7 +55,7 @@ class JobManager:
         self._done: dict[Path, threading.Event] = {}  # queued + running runs; set when they end
         self._hung: dict[Path, float] = {}
         self._durations: deque[float] = deque(maxlen=20)  # of finished runs: how long a queued one may take
-        self._metrics = _MetricsReader()
+        self._metrics = run_view.MetricsReader()
         self._closing = False
         self.interrupted = self._recover()
         self._watcher = threading.Thread(target=self._watch, name="ftui-jobs", daemon=True)
@@ -89,7 +90,7 @@ class JobManager:
         self.wait_exit(run_dir)
         if self.is_active(run_dir):
             raise FtuiError("run_active", run_id=run_dir.name, state=read_status(run_dir).get("state", RunState.QUEUED))
-        extra = whole_number(extra_epochs)
+        extra = run_view.whole_number(extra_epochs)
         if extra is None or extra < 0 or config.epochs + extra > MAX_EPOCHS:
             raise FtuiError("bad_epochs", value=extra_epochs, maximum=MAX_EPOCHS - config.epochs)
         folder = checkpoint.find(run_dir)
@@ -102,7 +103,7 @@ class JobManager:
         if extra:
             config = dataclasses.replace(config, epochs=config.epochs + extra).validated()
             write_json_atomic(run_dir / "config.json", config.to_dict())
-        self.submit(run_dir, resume=True, earlier_s=_trained_so_far(read_status(run_dir)))
+        self.submit(run_dir, resume=True, earlier_s=run_view.trained_so_far(read_status(run_dir)))
         return config
 
     def cancel(self, run_dir: Path) -> bool:
@@ -142,42 +143,10 @@ class JobManager:
         return read_status(Path(run_dir)).get("state")
 
     def snapshot(self, run_dir: Path, since: int = 0) -> dict:
-        """Everything a progress view needs, from the run's files (status.json, metrics.jsonl)."""
-        run_dir = Path(run_dir).resolve()
-        status = read_status(run_dir)
-        rows = metric_rows(self._metrics.records(run_dir / "metrics.jsonl"))
-        since = max(0, int(since or 0))
-        state = status.get("state", "unknown")
-        started, ended = status.get("started"), status.get("ended")
-        earlier = float(status.get("earlier_s") or 0.0)  # before a resume
-        if started and state == RunState.RUNNING:
-            elapsed = earlier + time.time() - started
-        elif started and ended:
-            elapsed = earlier + ended - started
-        else:
-            elapsed = None
-        return {
-            "state": state,
-            "progress": float(status.get("progress") or 0.0),
-            "step": int(status.get("step") or 0),
-            "total_steps": status.get("total_steps"),
-            "epoch": status.get("epoch"),
-            "eta_s": status.get("eta_s") if state == RunState.RUNNING else (0.0 if state == RunState.FINISHED else None),
-            "samples_per_second": status.get("samples_per_second"),
-            "elapsed_s": None if elapsed is None else round(elapsed, 1),
-            "error": status.get("error"),
-            "rows": rows[since:],
-            "n_rows": len(rows),
-            "best_accuracy": status.get("best_accuracy"),
-            # the saved model: "best" (the evaluation best_step/best_epoch) or "last" (no validation data)
-            **{key: status.get(key) for key in ("best_step", "best_epoch", "best_loss", "saved_model",
-                                                 "stopped_early", "extended_from_epochs", "preflight", "recipe",
-                                                 "n_train", "n_validation", "epochs",
-                                                 "stage", "stage_done", "stage_total")},
-            "labels": read_json(run_dir / "labels.json", []) or [],
-            "log_tail": log_tail(run_dir) if state == RunState.FAILED else None,
-            "queue": self.queue_place(run_dir) if state == RunState.QUEUED else None,
-        }
+        """Everything a progress view needs, from the run's files (run_view.snapshot), plus its place in line."""
+        snap = run_view.snapshot(Path(run_dir).resolve(), self._metrics, since)
+        snap["queue"] = self.queue_place(run_dir) if snap["state"] == RunState.QUEUED else None
+        return snap
 
     def queue_place(self, run_dir: Path) -> dict | None:
         """{position (1 = next), of, estimated_start_s (None: not known yet)} of a queued run."""
@@ -253,11 +222,13 @@ class JobManager:
             if item is None:
                 return
             active[item.owner] += 1
-            update_status(item.run_dir, state=RunState.RUNNING, started=time.time())
             try:
+                update_status(item.run_dir, state=RunState.RUNNING, started=time.time())
                 self._running[item.run_dir] = (self.backend.start(item.run_dir, slot), slot)
-            except OSError as err:
-                self._fail(item.run_dir, FtuiError("worker_not_started", reason=str(err)))
+            except Exception as err:  # noqa: BLE001 - a run that cannot start fails with the reason; others go on
+                log.exception("run %s could not start", item.run_dir.name)
+                with contextlib.suppress(Exception):
+                    self._fail(item.run_dir, FtuiError("worker_not_started", reason=str(err)))
                 self._done.pop(item.run_dir).set()
 
     def _settle(self, run_dir: Path, worker: Worker, code: int) -> None:
@@ -321,72 +292,7 @@ class JobManager:
 
     def _slot_for(self, worker: Worker) -> Slot:
         """The slot a re-adopted worker holds: a free one on its GPU, else any free one (else share one)."""
-        gpus = (read_json(worker.run_dir / "worker.json", {}) or {}).get("gpus") or None
+        gpus = (read_json(worker.run_dir / WORKER_FILE, {}) or {}).get("gpus") or None
         busy = {slot.index for _, slot in self._running.values()}
         free = [s for s in self.slots if s.index not in busy]
         return next((s for s in free if s.gpu == gpus), free[0] if free else self.slots[0])
-
-
-class _MetricsReader:
-    """metrics.jsonl read incrementally: a poll reads only the lines appended since the last one. A file
-    replaced (a resume rewrites it) or shorter than before is read again from the start."""
-
-    def __init__(self, keep: int = 64):
-        self._cache: OrderedDict[Path, tuple[int, int, list]] = OrderedDict()
-        self._keep = keep
-        self._lock = threading.Lock()
-
-    def records(self, path: Path) -> list[dict]:
-        import json
-
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return []
-        with self._lock:
-            inode, offset, records = self._cache.pop(path, (None, 0, []))
-            if inode != st.st_ino or st.st_size < offset:
-                offset, records = 0, []
-            if st.st_size > offset:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read(st.st_size - offset)
-                whole = chunk[:chunk.rfind(b"\n") + 1]  # a half-written last line waits for the next poll
-                for line in whole.splitlines():
-                    try:
-                        records.append(json.loads(line))
-                    except ValueError:
-                        continue
-                offset += len(whole)
-            self._cache[path] = (st.st_ino, offset, records)
-            while len(self._cache) > self._keep:
-                self._cache.popitem(last=False)
-            return list(records)
-
-
-def whole_number(value) -> int | None:
-    """A whole number (3, 3.0, "3"), else None."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number.is_integer() else None
-
-
-def log_tail(run_dir: Path, lines: int = 20) -> str | None:
-    """The last lines of a failed run's error.log (its traceback), else of what its worker printed."""
-    for name in ("error.log", LOG_FILE):
-        try:
-            text = (run_dir / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        return "\n".join(text.splitlines()[-lines:])
-    return None
-
-
-def _trained_so_far(status: dict) -> float:
-    """Seconds a run trained before a resume (earlier stretches included): its duration keeps counting
-    from there rather than restarting."""
-    started, ended = status.get("started"), status.get("ended")
-    stretch = ended - started if isinstance(started, (int, float)) and isinstance(ended, (int, float)) else 0.0
-    return round(float(status.get("earlier_s") or 0.0) + max(0.0, stretch), 3)

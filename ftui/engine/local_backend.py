@@ -58,6 +58,32 @@ def detect_gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip().isdigit()]
 
 
+def gpu_memory_by_pid() -> dict[int, int]:
+    """MiB of GPU memory each process uses (nvidia-smi's compute apps); {} without a GPU."""
+    if not shutil.which("nvidia-smi"):
+        return {}
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=15, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    used = {}
+    for line in out.splitlines():
+        pid, _, mib = line.partition(",")
+        if pid.strip().isdigit() and mib.strip().isdigit():
+            used[int(pid)] = used.get(int(pid), 0) + int(mib)
+    return used
+
+
+def process_memory_mb(pid: int) -> int | None:
+    """Resident memory of a worker and everything it started (data loader processes), in MB."""
+    try:
+        root = psutil.Process(pid)
+        return round(sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20)
+    except psutil.Error:
+        return None
+
+
 def plan_slots(gpus: str = "auto", runs_per_gpu: int = 1, max_concurrent_runs: int = 1) -> list[Slot]:
     """--gpus auto|none|0,1,...: runs_per_gpu slots per GPU; no GPU: max_concurrent_runs CPU slots.
     The cores are split evenly between the slots."""
@@ -79,14 +105,11 @@ def plan_slots(gpus: str = "auto", runs_per_gpu: int = 1, max_concurrent_runs: i
 class Worker:
     """One training process, started here (`popen`) or re-adopted after a restart (`process` only)."""
     run_dir: Path
-    process: psutil.Process
-    popen: subprocess.Popen | None = None
+    pid: int
+    popen: subprocess.Popen | None = None  # ours: its exit code is known
+    process: psutil.Process | None = None  # re-adopted: only whether it lives is known
     started: float = field(default_factory=time.time)
     stop_asked: float | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     def exit_code(self) -> int | None:
         """None while the process lives; its exit code after (None is never returned for a dead one: an
@@ -141,19 +164,21 @@ class LocalBackend:
 
     def start(self, run_dir: Path, slot: Slot) -> Worker:
         env = slot.env()
-        warm = self._take_warm(env)
         log_path = run_dir / LOG_FILE
-        if warm is not None:
-            order = {"run_dir": str(run_dir), "env": env, "log": str(log_path)}
-            warm.stdin.write(json.dumps(order) + "\n")
-            warm.stdin.close()
-            popen = warm
-        else:
+        popen = self._take_warm(env)
+        if popen is not None:
+            try:
+                popen.stdin.write(json.dumps({"run_dir": str(run_dir), "env": env, "log": str(log_path)}) + "\n")
+                popen.stdin.close()
+            except OSError:  # it died just now: a cold one instead
+                _end(popen)
+                popen = None
+        if popen is None:
             with open(log_path, "ab") as out:
                 popen = subprocess.Popen([*self.command, str(run_dir)], stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
         self.prepare_warm(env)
-        return Worker(run_dir=run_dir, process=psutil.Process(popen.pid), popen=popen)
+        return Worker(run_dir=run_dir, pid=popen.pid, popen=popen)
 
     def prepare_warm(self, env: dict[str, str]) -> None:
         """Keep one worker waiting with the training stack imported, started with `env` (the GPUs a process
@@ -175,6 +200,35 @@ class LocalBackend:
         _end(popen)
         return None
 
+    def lr_test(self, folder: Path, slot: Slot, spec: dict, timeout_s: float = 600) -> dict:
+        """The learning-rate test in its own worker process (`--lr-test`), with a slot's GPUs and threads; the
+        RangeTest as a dict, or the worker's FtuiError raised here."""
+        import tempfile
+
+        from ftui.atomic import write_json_atomic
+        from ftui.errors import FtuiError
+
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".lr-test-", dir=folder) as work:
+            spec_path = Path(work) / "spec.json"
+            write_json_atomic(spec_path, spec)
+            with open(Path(work) / LOG_FILE, "wb") as out:
+                process = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, "--lr-test", str(spec_path)],
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                           env={**os.environ, **slot.env()}, start_new_session=True)
+            try:
+                code = process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                raise FtuiError("worker_hung", seconds=timeout_s) from None
+            answer = read_json(spec_path.with_suffix(".result.json"), None) or {}
+        if "test" in answer:
+            return answer["test"]
+        if "error" in answer:
+            raise FtuiError(answer["error"]["code"], **(answer["error"].get("detail") or {}))
+        raise FtuiError("worker_killed") if code in (-9, 137) else FtuiError("worker_crashed", how=f"exit code {code}")
+
     def adopt(self, run_dir: Path) -> Worker | None:
         """The worker that worker.json names, if that very process still lives (same pid *and* start time:
         a recycled pid belongs to someone else)."""
@@ -187,7 +241,7 @@ class LocalBackend:
                 return None
         except (KeyError, TypeError, ValueError, psutil.Error):
             return None
-        return Worker(run_dir=run_dir, process=process, started=time.time())
+        return Worker(run_dir=run_dir, pid=process.pid, process=process, started=time.time())
 
     def close(self) -> None:
         if self._warm is not None:

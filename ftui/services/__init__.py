@@ -8,6 +8,7 @@ endpoint's body and raises FtuiError with a code. The actions live in three part
                                     list_runs, run_config, rename_run, delete_run, export_run, free_run_files
     inference.py  InferenceActions  predict, evaluate, evaluation_examples, list_evaluations, predict_batch
     sharing.py    ShareActions      share_run, unshare_run: read-only live links (shared_view, shared_predict)
+    box.py        BoxActions        box_status, stop_any_run: the whole box, for admins
     predictors.py PredictorCache    the few loaded models prediction keeps in memory
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ftui.errors import FtuiError
 from ftui.messages import describe
 from ftui.models import catalog
 from ftui.runs.store import RunStore
+from ftui.services.box import BoxActions
 from ftui.services.data import DataActions
 from ftui.services.inference import InferenceActions
 from ftui.services.predictors import PredictorCache
@@ -34,13 +36,14 @@ ACTIONS = {
              "rename_run", "delete_run", "export_run", "free_run_files"),
     "inference": ("predict", "evaluate", "evaluation_examples", "list_evaluations", "predict_batch"),
     "sharing": ("share_run", "unshare_run", "shared_view", "shared_predict"),
+    "box": ("box_status", "stop_any_run", "is_admin"),
 }
 
 
 class Services:
     def __init__(self, runs_dir, *, max_upload_mb: float = 50, max_concurrent_runs: int = 1,
                  cached_predictors: int = 2, allow_local_models: bool = True, slots: list[Slot] | None = None,
-                 max_disk_gb_per_user: float = 0, **limits):
+                 max_disk_gb_per_user: float = 0, admins: frozenset[str] = frozenset(), **limits):
         """limits: JobManager's max_active_per_user, max_queued_per_user, stop_grace_s, hang_timeout_s."""
         self.store = RunStore(runs_dir, max_gb_per_owner=max_disk_gb_per_user)
         self.jobs = JobManager(self.store, slots=slots, max_concurrent=max_concurrent_runs, **limits)
@@ -50,6 +53,7 @@ class Services:
         self.runs = RunActions(self.store, self.jobs, self.data, self.predictors, allow_local_models)
         self.inference = InferenceActions(self.store, self.data, self.predictors)
         self.sharing = ShareActions(self.store, self.jobs, self.inference)
+        self.box = BoxActions(self.store, self.jobs, admins)
         for part, names in ACTIONS.items():  # services.start_run is services.runs.start_run, and so on
             for name in names:
                 setattr(self, name, getattr(getattr(self, part), name))

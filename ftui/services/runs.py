@@ -44,24 +44,22 @@ class RunActions:
 
     def suggest_learning_rate(self, owner: str | None, task: str, model: str, file: str | Path | None = None,
                               options: dict | None = None, upload_id: str | None = None) -> dict:
-        """An LR range test on the upload's training part (~30 s on a CPU): {learning_rate, curve,
-        suggested (false: the curve said nothing usable and the catalog's rate is returned), ...}."""
-        from ftui.engine.loop import TrainData
-        from ftui.engine.lr_range import range_test
-
+        """An LR range test on the upload's training part (~30 s on a CPU), in a worker process as training is:
+        {learning_rate, curve, suggested (false: the curve said nothing usable and the catalog's rate is
+        returned), ...}."""
         task_impl = get_task(task)
         upload_id = upload_id or self.data.accept_upload(owner, file)
         config = RunConfig.build(task, model, upload_id, 1e-4, 1, options)
-        source = self.resolve_model(owner, task, config.model)
+        self.resolve_model(owner, task, config.model)
         inputs, labels, train_idx, _ = self.data.split(owner, task_impl, self.store.upload_path(owner, upload_id), config)
         train_labels = [labels[i] for i in train_idx]
-        data = TrainData(labels=label_names(train_labels), train_inputs=[inputs[i] for i in train_idx],
-                         train_labels=train_labels, val_inputs=[], val_labels=[])
-        test = range_test(config, task_impl, source, data)
+        test = self.jobs.backend.lr_test(self.store.owner_dir(owner), self.jobs.slots[0], {
+            "config": config.to_dict(), "labels": label_names(train_labels),
+            "train_inputs": [inputs[i] for i in train_idx], "train_labels": train_labels})
         fallback = catalog.recommended_learning_rate(task, config.model)
-        return {"learning_rate": test.learning_rate or fallback, "suggested": test.learning_rate is not None,
-                "catalog_learning_rate": fallback, "curve": test.curve, "steps": test.steps,
-                "seconds": round(test.seconds, 1), "ended_by": test.stopped}
+        return {"learning_rate": test["learning_rate"] or fallback, "suggested": test["learning_rate"] is not None,
+                "catalog_learning_rate": fallback, "curve": test["curve"], "steps": test["steps"],
+                "seconds": round(test["seconds"], 1), "ended_by": test["stopped"]}
 
     def resolve_model(self, owner: str | None, task: str, model: str):
         """catalog.resolve, plus: a local folder inside the runs folder must be one of the owner's own."""
@@ -92,7 +90,7 @@ class RunActions:
         the results it would have had uninterrupted. extra_epochs=N: train a finished or stopped run N
         more epochs. The run is queued again (same id); a damaged checkpoint changes nothing."""
         from ftui.engine import checkpoint
-        from ftui.engine.jobs import whole_number
+        from ftui.engine.run_view import whole_number
 
         run_dir = self.store.run_dir(owner, run_id)
         self.store.check_quota(owner)

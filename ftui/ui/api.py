@@ -260,12 +260,24 @@ class PublicApi:
         with api_errors():
             return self.services.unshare_run(owner_of(request), run_id)
 
+    def box_status(self, request: gr.Request = None) -> dict:
+        """Admins only: every slot (GPU or CPU share) with the run holding it, its process's memory_mb and
+        gpu_memory_mb; the queue in start order; every user's active runs."""
+        with api_errors():
+            return self.services.box_status(owner_of(request))
+
+    def stop_any_run(self, owner: str, run_id: str, request: gr.Request = None) -> dict:
+        """Admins only: stop any user's run (or take it out of the queue); its owner keeps the model so far."""
+        with api_errors():
+            return self.services.stop_any_run(owner_of(request), owner, run_id)
+
     ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
                  "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run",
-                 "delete_run", "suggest_learning_rate", "free_run_files", "share_run", "unshare_run")
+                 "delete_run", "suggest_learning_rate", "free_run_files", "share_run", "unshare_run", "box_status",
+                 "stop_any_run")
     # Never queue behind training-side work: these only read or write a few small files.
     CHEAP = ("list_models", "run_status", "stop_run", "list_runs", "evaluation_examples", "rename_run", "delete_run",
-             "free_run_files", "share_run", "unshare_run")
+             "free_run_files", "share_run", "unshare_run", "box_status", "stop_any_run")
 
 
 def register(api: PublicApi) -> None:

@@ -10,6 +10,7 @@ from ftui.ui.api import PublicApi, register
 from ftui.errors import FtuiError
 from ftui.ui.api import owner_of
 from ftui.vocab import ACTIVE_STATES, APP_TITLE
+from ftui.ui.tab_box import build_box_tab, show_to_admins
 from ftui.ui.tab_data import build_data_tab
 from ftui.ui.tab_evaluate import build_evaluate_tab
 from ftui.ui.tab_predict import build_predict_tab
@@ -43,6 +44,7 @@ def build_app(services: Services) -> gr.Blocks:
             predict = build_predict_tab(services, train, tabs)
             build_evaluate_tab(services, current_run)
             build_runs_tab(services, data, train, tabs, runs_timer)
+            box_tab = build_box_tab(services)
         register(PublicApi(services))
         # A reload (or a new tab) re-attaches to the run this browser followed, finished or not.
         demo.load(data.restore, [data.upload], data.restore_outputs, api_visibility="private")
@@ -50,6 +52,7 @@ def build_app(services: Services) -> gr.Blocks:
         demo.load(train.restore, [train.current_run], train.restore_outputs, api_visibility="private")
         demo.load(predict.refresh, [train.current_run], predict.refresh_outputs, api_visibility="private")
         demo.load(signed_in, None, [who], api_visibility="private")
+        demo.load(show_to_admins(services), None, [box_tab], api_visibility="private")
         demo.load(landing_tab(services), [train.current_run], [tabs], api_visibility="private")
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)
     return demo

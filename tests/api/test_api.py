@@ -5,7 +5,6 @@ Training uses the tiny random BERT from conftest (a local model folder), so a ru
 """
 from __future__ import annotations
 
-import asyncio
 import random
 import socket
 import time
@@ -25,7 +24,7 @@ pytestmark = [pytest.mark.timeout(600),
               pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 ENDPOINTS = {"list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
              "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run", "delete_run",
-             "suggest_learning_rate", "free_run_files"}
+             "suggest_learning_rate", "free_run_files", "share_run", "unshare_run", "box_status", "stop_any_run"}
 QUICK = {"batch_size": 8, "max_length": 32, "log_every_steps": 1}  # many small steps: rows appear at once
 POSITIVE = ["great", "wonderful", "loved", "excellent", "delightful", "superb", "brilliant", "charming"]
 NEGATIVE = ["awful", "terrible", "hated", "boring", "dreadful", "dull", "horrible", "clumsy"]
@@ -222,7 +221,7 @@ def test_train_poll_and_predict(client, files, tiny_bert_dir):
     expect_error("empty_input", client.predict, run_id, "   ", api_name="/predict")
 
 
-def test_suggest_a_learning_rate(client, files, tiny_bert_dir):
+def test_suggest_a_learning_rate(client, files, tiny_bert_dir, tmp_path):
     result = client.predict("text", str(tiny_bert_dir), handle_file(files["big"]), {"batch_size": 8},
                             api_name="/suggest_learning_rate")
     rates = [point["learning_rate"] for point in result["curve"]]
@@ -234,6 +233,12 @@ def test_suggest_a_learning_rate(client, files, tiny_bert_dir):
     assert result["seconds"] < 120 and result["ended_by"] in ("diverged", "time", "steps")
     expect_error("unknown_option", client.predict, "text", str(tiny_bert_dir), handle_file(files["big"]),
                  {"batch_sise": 8}, api_name="/suggest_learning_rate")
+    # the test trains in a worker process: a model that breaks there comes back as its sentence
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{ not json", encoding="utf-8")
+    expect_error("model_load_failed", client.predict, "text", str(broken), handle_file(files["big"]),
+                 {"batch_size": 8}, api_name="/suggest_learning_rate")
 
 
 def test_stop_a_run_midway(client, files, tiny_bert_dir):
@@ -279,6 +284,13 @@ def test_real_default_model_on_a_small_file(client, files):
 
 # -- the command line that serves all this ------------------------------------------------------
 def test_command_line_auth_file_and_local_models(tmp_path, capsys):
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run_async(coroutine):  # in a thread: Playwright may have left an event loop running in this one
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine).result()
+
     from ftui.__main__ import main as ftui_main
     from ftui.server import parse_args
 
@@ -291,7 +303,7 @@ def test_command_line_auth_file_and_local_models(tmp_path, capsys):
     assert "secret" not in users.read_text() and oct(users.stat().st_mode & 0o777) == "0o600"
     args = parse_args(["--auth-file", str(users), "--port", "7999"])
     assert sorted(args.auth.accounts) == ["ann", "bob"] and args.port == 7999
-    assert asyncio.run(args.auth.check("ann", "secret:with:colons")) and not asyncio.run(args.auth.check("bob", "x"))
+    assert run_async(args.auth.check("ann", "secret:with:colons")) and not run_async(args.auth.check("bob", "x"))
     assert args.allow_local_models is False  # signed-in users may not name folders on the host
     assert parse_args([]).allow_local_models is True and parse_args([]).host == "127.0.0.1"
     users.write_text("../evil:$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaA\n", encoding="utf-8")

@@ -26,6 +26,7 @@ from test_api_fresh import ROOT, stop_app, tail, wait_until_answering
 pytestmark = [pytest.mark.timeout(600),
               pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 ANN, BOB, CY = ("ann", "pw-ann-1"), ("bob", "pw-bob-1"), ("cy", "pw-cy-1")
+ADA = ("ada", "pw-ada-1", "admin")
 LONG = {**QUICK, "log_every_steps": 1}  # with 100 epochs: trains until stopped
 
 
@@ -36,7 +37,7 @@ def reviews(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
-    demo, services, url = launch(tmp_path_factory, "box", auth=[ANN, BOB, CY])
+    demo, services, url = launch(tmp_path_factory, "box", auth=[ANN, BOB, CY, ADA])
     yield services, url
     demo.close()
     services.close()
@@ -147,6 +148,27 @@ def test_a_raw_upload_is_gone_from_the_shared_folder_once_accepted(box, reviews)
         # naming it again, as a FileData or as a path string, is refused by the endpoints
         assert "error" in api_call(bob, url, "inspect_dataset", ["text", file_data, None]).split("\n")[0]
         assert "error" in api_call(bob, url, "start_run", ["text", "x", raw, 1e-3, 1, None]).split("\n")[0]
+
+
+def test_an_admin_sees_the_whole_box_and_may_stop_any_run(box, reviews, tiny_bert_dir):
+    _, url = box
+    ann, bob, ada = (Client(url, auth=who[:2], verbose=False) for who in (ANN, BOB, ADA))
+    runs = [c.predict("text", str(tiny_bert_dir), handle_file(reviews), 5e-4, 100, LONG, api_name="/start_run")
+            for c in (ann, bob, ann)]  # two slots: Ann's second waits
+    for client, run_id in zip((ann, bob), runs):
+        wait_for(client, run_id, until=lambda s, rows: s["state"] == "running" and rows, timeout=120)
+    expect_error("admin_only", bob.predict, api_name="/box_status")
+    expect_error("admin_only", bob.predict, "ann", runs[0], api_name="/stop_any_run")
+    seen = ada.predict(api_name="/box_status")
+    held = {(slot["owner"], slot["run_id"]) for slot in seen["slots"]}
+    assert held == {("ann", runs[0]), ("bob", runs[1])}
+    assert all(slot["memory_mb"] > 50 for slot in seen["slots"])  # a worker with torch loaded
+    assert seen["queue"] == [{"position": 1, "owner": "ann", "run_id": runs[2]}]
+    assert ada.predict("ann", runs[0], api_name="/stop_any_run")["stopping"] is True
+    assert wait_for(ann, runs[0], timeout=60)[0]["state"] == "stopped"
+    for client, run_id in ((bob, runs[1]), (ann, runs[2])):
+        client.predict(run_id, api_name="/stop_run")
+        wait_for(client, run_id, timeout=60)
 
 
 # -- the server itself dies -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from ftui.services import Services
 from test_first_hour import QUICK, cell, films, free_port, open_tab, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-ANN = ("ann", "pw-ann-1")
+ANN, ADA = ("ann", "pw-ann-1"), ("ada", "pw-ada-1", "admin")
 
 
 @pytest.fixture(scope="module")
@@ -20,19 +20,19 @@ def box(tmp_path_factory, tiny_bert_dir):
     folder = tmp_path_factory.mktemp("shared-box")
     services = Services(folder / "runs", max_upload_mb=5, max_concurrent_runs=1)
     port = free_port()
-    demo = serve(services, host="127.0.0.1", port=port, prevent_thread_lock=True, auth=[ANN])
+    demo = serve(services, host="127.0.0.1", port=port, prevent_thread_lock=True, auth=[ANN, ADA])
     yield f"http://127.0.0.1:{port}/", services, films(folder / "films.csv", n=96)
     demo.close()
     services.close()
 
 
-def signed_in(browser, url):
+def signed_in(browser, url, who=ANN):
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     page.set_default_timeout(120_000)
     page.goto(url)
-    page.get_by_label("username").fill(ANN[0])
-    page.get_by_label("password").fill(ANN[1])
+    page.get_by_label("username").fill(who[0])
+    page.get_by_label("password").fill(who[1])
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#signed-in")
     return context, page
@@ -84,3 +84,21 @@ def test_queue_place_and_a_live_link_for_a_stakeholder(browser, box, tiny_bert_d
     finally:
         services.stop_run("ann", training)
         context.close()
+
+
+def test_only_an_admin_sees_the_box_tab_with_the_slot_and_its_run(browser, box, tiny_bert_dir):
+    url, services, data = box
+    run_id = services.start_run("ann", "text", str(tiny_bert_dir), data, 5e-4, 100, {**QUICK, "log_every_steps": 1})
+    try:
+        context, page = signed_in(browser, url)
+        page.wait_for_timeout(1500)  # the page's load events have run
+        assert page.get_by_role("tab", name="6 · Box").count() == 0
+        context.close()
+        context, page = signed_in(browser, url, ADA)
+        open_tab(page, "6 · Box")
+        page.wait_for_function("id => document.querySelector('#box-slots')?.innerText.includes(id)", arg=run_id)
+        assert "CPU slot 1" in page.locator("#box-slots").inner_text()
+        shot(page, "box-admin")
+        context.close()
+    finally:
+        services.stop_run("ann", run_id)

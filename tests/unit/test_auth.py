@@ -8,6 +8,15 @@ import pytest
 from ftui.auth import FREE_FAILURES, Account, Authenticator, Throttle, hash_password, read_accounts, write_accounts
 
 
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API (the browser tests) leaves an event loop
+    running in the main thread, where asyncio.run refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_accounts_file_round_trips_with_hashes_and_admins(tmp_path):
     path = tmp_path / "auth.txt"
     write_accounts(path, {"ann": Account("ann", hash_password("pw-ann-123"), admin=True),
@@ -59,10 +68,10 @@ def test_guessing_is_refused_while_locked_even_with_the_right_password():
         wrong = [await auth.check("ann", f"guess-{i}") for i in range(FREE_FAILURES + 1)]
         return wrong, await auth.check("ann", "right-password"), await auth.check("nobody", "right-password")
 
-    wrong, right_while_locked, unknown = asyncio.run(tries())
+    wrong, right_while_locked, unknown = run_async(tries())
     assert not any(wrong) and not right_while_locked and not unknown
     auth.throttle.succeeded(["name:ann", "address:?"])
-    assert asyncio.run(auth.check("ann", "right-password"))
+    assert run_async(auth.check("ann", "right-password"))
 
 
 def test_the_hash_is_checked_off_the_event_loop(monkeypatch):
@@ -79,5 +88,5 @@ def test_the_hash_is_checked_off_the_event_loop(monkeypatch):
     async def check():
         return threading.get_ident(), await auth.check("ann", "right-password")
 
-    loop_thread, ok = asyncio.run(check())
+    loop_thread, ok = run_async(check())
     assert ok and threads and threads[0] != loop_thread
