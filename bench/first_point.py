@@ -10,7 +10,8 @@ runs folder, the example data set (500 SMS messages) on the offline default Mini
   warm      the server's one waiting worker (torch imported) takes the run -- what `launch.py` does
   cold      no waiting worker: a new `python -m ftui.worker` process pays for its imports
   in-process  the same run body (worker.run_job) in a thread of this process, imports already done: what a
-            Train press cost when training ran in a server thread (the floor a process can approach)
+            Train press cost when training ran in a server thread (the floor a process can approach; its
+            first repeat pays for the first forward pass, as a warm worker's only one does)
 
 Only numbers from an otherwise idle machine mean anything.
 """
@@ -47,16 +48,21 @@ def one(way: str) -> float:
             if way == "warm":
                 services.warm_up()
                 time.sleep(12)  # the worker finishes its imports, as it does while a user picks data
+            threads, cancel = [], threading.Event()
             if way == "in-process":
                 from ftui.worker import run_job
 
                 services.jobs.shutdown()  # nobody else takes the run
-                services.jobs.submit = lambda run_dir, **_: threading.Thread(
-                    target=run_job, args=(run_dir, threading.Event()), daemon=True).start()
+                services.jobs.submit = lambda run_dir, **_: threads.append(threading.Thread(
+                    target=run_job, args=(run_dir, cancel), daemon=True)) or threads[-1].start()
             started = time.monotonic()
             run_id = services.start_run(None, "text", "all-MiniLM-L6-v2", None, 1e-4, 1, {}, upload_id=upload_id)
             seconds = first_row_s(services, run_id, started)
             services.stop_run(None, run_id)
+            cancel.set()
+            for thread in threads:
+                thread.join()
+            services.jobs.wait(services.store.run_dir(None, run_id), timeout=120)
             return seconds
         finally:
             services.close()

@@ -56,7 +56,7 @@ def main() -> int:
                 time.sleep(0.5)
             states = [services.run_status(None, r, 10**9)["state"] for r in runs]
             check(states == ["running", "running", "queued"], f"two runs share GPU 0, a third waits: {states}")
-            pids = [slot["pid"] for slot in services.jobs.box()]
+            pids = [pid for _, _, pid in services.jobs.held()]
             memory = gpu_memory_by_pid()
             check(all(memory.get(pid, 0) > 0 for pid in pids), f"each worker holds GPU memory: {memory}")
             print(f"GPU 0 used: {before} MiB before, {used_mib()} MiB with two runs", flush=True)

@@ -49,6 +49,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="runs one user may have waiting in the queue (default 0: no cap)")
     parser.add_argument("--max-disk-gb-per-user", type=float, default=0,
                         help="disk one user's runs and uploads may take, in GB (default 0: no quota)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="where runs train: local worker processes (default), or jobs on a Ray cluster")
+    parser.add_argument("--ray-address", help="the Ray dashboard's address for --backend ray, e.g. http://HEAD:8265")
+    parser.add_argument("--ray-slots", type=int, default=1,
+                        help="runs ftui keeps on the Ray cluster at once; the rest wait in ftui's fair queue")
+    parser.add_argument("--ray-gpus-per-run", type=float, default=0, help="GPUs each Ray job asks for (default 0)")
+    parser.add_argument("--ray-lost-after-s", type=float, default=60,
+                        help="a Ray head that does not answer this long: its runs are interrupted (default 60)")
     parser.add_argument("--auto-resume", action="store_true",
                         help="resume runs that were interrupted by the last stop of the server, without a click")
     parser.add_argument("--auth-file", help="accounts file (python -m ftui users add NAME writes it); turns on "
@@ -69,10 +77,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be 0 (no limit) or more")
     from ftui.engine.local_backend import plan_slots
 
-    try:
-        args.slots = plan_slots(args.gpus, args.runs_per_gpu, args.max_concurrent_runs)
-    except ValueError as err:
-        parser.error(str(err))
+    if args.backend == "ray":
+        if not args.ray_address:
+            parser.error("--backend ray needs --ray-address http://HEAD:8265 (the Ray dashboard)")
+        if args.ray_slots < 1:
+            parser.error("--ray-slots must be at least 1")
+        from ftui.engine.local_backend import Slot
+
+        args.slots = [Slot(index=i, gpu=None, threads=0, place="Ray") for i in range(args.ray_slots)]
+    else:
+        try:
+            args.slots = plan_slots(args.gpus, args.runs_per_gpu, args.max_concurrent_runs)
+        except ValueError as err:
+            parser.error(str(err))
     if args.auth_file:
         from ftui.auth import Authenticator, read_accounts
 
@@ -139,7 +156,21 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(args.runs_dir).resolve() / UPLOADS_TEMP))
     from ftui.services import Services
 
-    services = Services(Path(args.runs_dir), max_upload_mb=args.max_upload_mb, slots=args.slots,
+    backend = None
+    if args.backend == "ray":
+        from ftui.engine.ray_backend import RayBackend
+
+        try:
+            backend = RayBackend(args.ray_address, gpus_per_run=args.ray_gpus_per_run,
+                                 lost_after_s=args.ray_lost_after_s)
+            backend.check_shared_storage(Path(args.runs_dir).resolve())
+        except ImportError:
+            print("ftui: --backend ray needs Ray: pip install -e '.[ray]'", file=sys.stderr)
+            return 1
+        except (RuntimeError, OSError, ConnectionError) as err:
+            print(f"ftui: cannot use the Ray cluster: {err}", file=sys.stderr)
+            return 1
+    services = Services(Path(args.runs_dir), max_upload_mb=args.max_upload_mb, slots=args.slots, backend=backend,
                         allow_local_models=args.allow_local_models, max_disk_gb_per_user=args.max_disk_gb_per_user,
                         max_active_per_user=args.max_active_per_user, max_queued_per_user=args.max_queued_per_user)
     if services.interrupted:

@@ -39,6 +39,7 @@ from ftui.vocab import RunState
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 WORKER_FILE = "worker.json"
+STOP_FILE = "STOP"
 
 
 def run_job(run_dir: Path, cancel: threading.Event) -> str:
@@ -110,10 +111,15 @@ def process_identity(pid: int | None = None) -> dict:
     return {"pid": process.pid, "create_time": process.create_time()}
 
 
-def _heartbeat(path: Path, stop: threading.Event) -> None:
-    while not stop.wait(HEARTBEAT_S):
+def _heartbeat(path: Path, stop: threading.Event, cancel: threading.Event) -> None:
+    """Renew worker.json's mtime; a STOP file beside it is a stop request (how a backend that cannot signal
+    the process, a cluster job on another machine, asks for a graceful stop)."""
+    while not stop.wait(1.0):
         try:
-            os.utime(path)
+            if time.time() - path.stat().st_mtime >= HEARTBEAT_S:
+                os.utime(path)
+            if (path.parent / STOP_FILE).exists():
+                cancel.set()
         except OSError:  # the run was deleted under us: nothing left to beat for
             return
 
@@ -189,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(beat_file, {**process_identity(), "started": time.time(),
                                   "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")})
     stop_beat = threading.Event()
-    threading.Thread(target=_heartbeat, args=(beat_file, stop_beat), name="ftui-heartbeat", daemon=True).start()
+    (run_dir / STOP_FILE).unlink(missing_ok=True)  # an old request must not stop this stretch
+    threading.Thread(target=_heartbeat, args=(beat_file, stop_beat, cancel), name="ftui-heartbeat", daemon=True).start()
     try:
         state = run_job(run_dir, cancel)
     finally:

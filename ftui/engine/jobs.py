@@ -6,13 +6,11 @@
     jobs.snapshot(run_dir, since=0)        # from the run's files (the worker writes them), plus queue place
     jobs.cancel(run_dir)                   # queued: never starts; training: stops at its next step, model kept
 
-The server only schedules, watches and reads: training happens in `python -m ftui.worker RUN_DIR`
-(engine/local_backend.py starts it), so a run that runs out of memory, crashes or hangs fails alone --
-its run says why, and the server and every other run carry on. A watcher thread settles ended workers,
-kills the process group of one that ignores a stop past the grace period or stops beating, and gives
-free slots to queued runs (engine/scheduler.py: fair between users). At start-up the queue is rebuilt
-from the status files in its old order, a worker that outlived the server is re-adopted, and a run
-whose worker died is marked interrupted (resumable). This module does not import torch.
+The server only schedules, watches and reads: runs train in `python -m ftui.worker RUN_DIR` (started by a
+backend: local_backend.py, ray_backend.py), so a run that runs out of memory, crashes or hangs fails alone,
+saying why. A watcher thread settles ended workers, kills one that ignores a stop or stops beating, and
+gives free slots to queued runs (scheduler.py: fair between users). At start-up the queue is rebuilt in its
+old order, a live worker is re-adopted, a dead one's run is interrupted. No torch here.
 """
 from __future__ import annotations
 
@@ -38,6 +36,9 @@ from ftui.vocab import ACTIVE_STATES, RunState
 
 log = logging.getLogger(__name__)
 KILLED_CODES = (-9, 137)  # SIGKILL, as Popen and as a shell report it: the kernel's OOM killer, mostly
+# The next warm worker is started this long after a run took the last one: its imports (~5 s of a core)
+# would otherwise slow down the very run that just started (first chart point measured 7.9 s -> 5.3 s).
+WARM_AFTER_S = 20.0
 
 
 class JobManager:
@@ -54,9 +55,11 @@ class JobManager:
         self._running: dict[Path, tuple[Worker, Slot]] = {}
         self._done: dict[Path, threading.Event] = {}  # queued + running runs; set when they end
         self._hung: dict[Path, float] = {}
+        self._overdue: set[Path] = set()  # killed after ignoring a stop for stop_grace_s
         self._durations: deque[float] = deque(maxlen=20)  # of finished runs: how long a queued one may take
         self._metrics = run_view.MetricsReader()
         self._closing = False
+        self._last_start = 0.0
         self.interrupted = self._recover()
         self._watcher = threading.Thread(target=self._watch, name="ftui-jobs", daemon=True)
         self._watcher.start()
@@ -163,15 +166,11 @@ class JobManager:
         return {"position": place + 1, "of": len(order),
                 "estimated_start_s": start_estimates(place + 1, free, etas, typical)[place]}
 
-    def box(self) -> list[dict]:
-        """Each slot and the run it holds (for an admin's view of the box)."""
+    def held(self) -> list[tuple[Slot, Path | None, int | None]]:
+        """(slot, the run it holds or None, its worker's pid) for every slot: the admin's box view."""
         with self._lock:
-            held = {slot.index: (run_dir, worker.pid) for run_dir, (worker, slot) in self._running.items()}
-            return [{"slot": slot.label(), "gpu": slot.gpu, "threads": slot.threads,
-                     "run_id": held[slot.index][0].name if slot.index in held else None,
-                     "owner": held[slot.index][0].parent.name if slot.index in held else None,
-                     "pid": held[slot.index][1] if slot.index in held else None,
-                     "waiting": len(self.queue)} for slot in self.slots]
+            holders = {slot.index: (run_dir, worker.pid) for run_dir, (worker, slot) in self._running.items()}
+        return [(slot, *holders.get(slot.index, (None, None))) for slot in self.slots]
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop every training worker (each saves its model so far) and wait for them, briefly; a worker
@@ -185,7 +184,7 @@ class JobManager:
         with self._lock:
             for run_dir, (worker, _) in list(self._running.items()):
                 worker.kill()
-                self._settle(run_dir, worker, worker.popen.wait(5) if worker.popen else 0)
+                self._settle(run_dir, worker, worker.wait_exit(5))
             self.backend.close()
 
     # -- the watcher ----------------------------------------------------------------------
@@ -196,6 +195,8 @@ class JobManager:
                     self._check_workers()
                     if not self._closing:
                         self._fill_slots()
+                        if time.time() - self._last_start > WARM_AFTER_S:
+                            self.backend.prepare_warm(self.slots[0].env())
                 except Exception:  # noqa: BLE001 - one unreadable run folder must not stop the watching
                     log.exception("the job watcher hit an error; it carries on")
                 if self._closing and not self._running:
@@ -209,6 +210,7 @@ class JobManager:
             if code is not None:
                 self._settle(run_dir, worker, code)
             elif worker.stop_asked and now - worker.stop_asked > self.stop_grace_s:
+                self._overdue.add(run_dir)
                 worker.kill()
             elif now - worker.last_sign_of_life() > self.hang_timeout_s:
                 self._hung[run_dir] = now - worker.last_sign_of_life()
@@ -225,6 +227,7 @@ class JobManager:
             try:
                 update_status(item.run_dir, state=RunState.RUNNING, started=time.time())
                 self._running[item.run_dir] = (self.backend.start(item.run_dir, slot), slot)
+                self._last_start = time.time()
             except Exception as err:  # noqa: BLE001 - a run that cannot start fails with the reason; others go on
                 log.exception("run %s could not start", item.run_dir.name)
                 with contextlib.suppress(Exception):
@@ -237,12 +240,15 @@ class JobManager:
             worker.kill()
         status = read_status(run_dir)
         hung = self._hung.pop(run_dir, None)
-        if status.get("state") in ACTIVE_STATES:
-            if worker.popen is None:  # re-adopted: not our child, so how it ended is unknown; it can resume
-                self._interrupt(run_dir, time.time())
-            elif hung is not None:
+        if worker.lost and (status.get("state") in ACTIVE_STATES
+                            or (status.get("state") == RunState.STOPPED and worker.stopped_by_loss)):
+            # how it ended cannot be known (re-adopted, or a cluster job whose head vanished; a survivor was
+            # told to stop, which is not the user's stop): it can resume
+            run_view.mark_interrupted(run_dir, time.time())
+        elif status.get("state") in ACTIVE_STATES:
+            if hung is not None:
                 self._fail(run_dir, FtuiError("worker_hung", seconds=hung))
-            elif worker.stop_asked and code in KILLED_CODES:
+            elif run_dir in self._overdue:
                 self._fail(run_dir, FtuiError("worker_crashed", how=f"it did not stop within {self.stop_grace_s:.0f} s "
                                                                     "of the stop request and was ended"))
             elif code in KILLED_CODES:
@@ -253,6 +259,7 @@ class JobManager:
         elif status.get("state") == RunState.FINISHED and isinstance(status.get("elapsed_s"), (int, float)):
             self._durations.append(float(status["elapsed_s"]))
         self._running.pop(run_dir, None)
+        self._overdue.discard(run_dir)
         if done := self._done.pop(run_dir, None):
             done.set()
 
@@ -281,14 +288,9 @@ class JobManager:
             elif state in ACTIVE_STATES:  # its worker died, or the app died while the run was being created
                 # It ended when its status was last written (every logged step), not now: the app may have
                 # been down for hours, and a resumed run's duration counts from there.
-                self._interrupt(run_dir, status_file.stat().st_mtime)
+                run_view.mark_interrupted(run_dir, status_file.stat().st_mtime)
                 interrupted.append(run_dir)
         return interrupted
-
-    @staticmethod
-    def _interrupt(run_dir: Path, ended: float) -> None:
-        update_status(run_dir, state=RunState.INTERRUPTED, ended=ended,
-                      error={"code": RunState.INTERRUPTED, "message": describe(RunState.INTERRUPTED)})
 
     def _slot_for(self, worker: Worker) -> Slot:
         """The slot a re-adopted worker holds: a free one on its GPU, else any free one (else share one)."""

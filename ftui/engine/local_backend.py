@@ -37,12 +37,15 @@ LOG_FILE = "worker.log"
 class Slot:
     index: int
     gpu: str | None  # a CUDA device index, or None for a CPU slot
-    threads: int
+    threads: int  # 0: the worker takes the cores its machine gives it
+    place: str = ""  # where it trains when not on this box ("Ray")
 
     def env(self) -> dict[str, str]:
         return {"CUDA_VISIBLE_DEVICES": self.gpu or "", "FTUI_THREADS": str(self.threads)}
 
     def label(self) -> str:
+        if self.place:
+            return f"{self.place} slot {self.index + 1}"
         return f"GPU {self.gpu}" if self.gpu is not None else f"CPU slot {self.index + 1}"
 
 
@@ -110,6 +113,13 @@ class Worker:
     process: psutil.Process | None = None  # re-adopted: only whether it lives is known
     started: float = field(default_factory=time.time)
     stop_asked: float | None = None
+    stopped_by_loss = False  # only a cluster job is told to stop because it was lost
+
+    @property
+    def lost(self) -> bool:
+        """True when the worker ended in a way nobody can read (a re-adopted process is not our child): its
+        run is then interrupted, and resumable, rather than failed."""
+        return self.popen is None
 
     def exit_code(self) -> int | None:
         """None while the process lives; its exit code after (None is never returned for a dead one: an
@@ -121,6 +131,13 @@ class Worker:
         except psutil.Error:
             alive = False
         return None if alive else 0
+
+    def wait_exit(self, timeout: float) -> int:
+        """The exit code once the process ended (after a kill), waiting at most `timeout` s."""
+        try:
+            return self.popen.wait(timeout) if self.popen else 0
+        except subprocess.TimeoutExpired:
+            return -9
 
     def last_sign_of_life(self) -> float:
         """The newest of: the start, and the worker's heartbeat (worker.json's modification time)."""
@@ -177,7 +194,6 @@ class LocalBackend:
             with open(log_path, "ab") as out:
                 popen = subprocess.Popen([*self.command, str(run_dir)], stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
-        self.prepare_warm(env)
         return Worker(run_dir=run_dir, pid=popen.pid, popen=popen)
 
     def prepare_warm(self, env: dict[str, str]) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ftui.engine.events import metric_rows
 from ftui.engine.local_backend import LOG_FILE
-from ftui.runs.store import read_json, read_status
+from ftui.messages import describe
+from ftui.runs.store import read_json, read_status, update_status
 from ftui.vocab import RunState
 
 
@@ -84,6 +85,12 @@ class MetricsReader:
             while len(self._cache) > self._keep:
                 self._cache.popitem(last=False)
             return list(records)
+
+
+def mark_interrupted(run_dir: Path, ended: float) -> None:
+    """The run lost its worker (the app or the cluster went away): resumable, and said so."""
+    update_status(run_dir, state=RunState.INTERRUPTED, ended=ended,
+                  error={"code": RunState.INTERRUPTED, "message": describe(RunState.INTERRUPTED)})
 
 
 def whole_number(value) -> int | None:

@@ -43,10 +43,11 @@ ACTIONS = {
 class Services:
     def __init__(self, runs_dir, *, max_upload_mb: float = 50, max_concurrent_runs: int = 1,
                  cached_predictors: int = 2, allow_local_models: bool = True, slots: list[Slot] | None = None,
-                 max_disk_gb_per_user: float = 0, admins: frozenset[str] = frozenset(), **limits):
-        """limits: JobManager's max_active_per_user, max_queued_per_user, stop_grace_s, hang_timeout_s."""
+                 max_disk_gb_per_user: float = 0, admins: frozenset[str] = frozenset(), backend=None, **limits):
+        """backend: where runs train (LocalBackend by default, or a RayBackend); limits: JobManager's
+        max_active_per_user, max_queued_per_user, stop_grace_s, hang_timeout_s."""
         self.store = RunStore(runs_dir, max_gb_per_owner=max_disk_gb_per_user)
-        self.jobs = JobManager(self.store, slots=slots, max_concurrent=max_concurrent_runs, **limits)
+        self.jobs = JobManager(self.store, slots=slots, max_concurrent=max_concurrent_runs, backend=backend, **limits)
         self.interrupted = self.jobs.interrupted  # runs whose worker died with a previous server
         self.predictors = PredictorCache(cached_predictors)
         self.data = DataActions(self.store, max_upload_mb)
@@ -75,8 +76,8 @@ class Services:
         return catalog.list_models(task)
 
     def warm_up(self) -> None:
-        """Keep one training worker waiting with torch and transformers imported (~3 s on a CPU), so the
-        first Train press does not pay for the imports; after each start another one warms up."""
+        """Keep one training worker waiting with torch and transformers imported (~5 s on a CPU), so a Train
+        press does not pay for the imports; another one warms up 20 s after each start (jobs.WARM_AFTER_S)."""
         self.jobs.backend.keep_warm = True
         self.jobs.backend.prepare_warm(self.jobs.slots[0].env())
 

@@ -24,12 +24,10 @@ class BoxActions:
         from ftui.engine.local_backend import gpu_memory_by_pid, process_memory_mb
 
         gpu_memory = gpu_memory_by_pid()
-        slots = []
-        for slot in self.jobs.box():
-            pid = slot.get("pid")
-            slots.append({**{k: v for k, v in slot.items() if k != "waiting"},
-                          "memory_mb": process_memory_mb(pid) if pid else None,
-                          "gpu_memory_mb": gpu_memory.get(pid) if pid else None})
+        slots = [{"slot": slot.label(), "gpu": slot.gpu, "threads": slot.threads,
+                  "run_id": run_dir.name if run_dir else None, "owner": run_dir.parent.name if run_dir else None,
+                  "pid": pid, "memory_mb": process_memory_mb(pid) if pid else None,
+                  "gpu_memory_mb": gpu_memory.get(pid) if pid else None} for slot, run_dir, pid in self.jobs.held()]
         running = Counter(s["owner"] for s in slots if s["owner"])
         queue = [{"position": i + 1, "owner": w.owner, "run_id": w.run_dir.name}
                  for i, w in enumerate(self.jobs.queue.order(running))]

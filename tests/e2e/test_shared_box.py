@@ -89,6 +89,10 @@ def test_queue_place_and_a_live_link_for_a_stakeholder(browser, box, tiny_bert_d
 def test_only_an_admin_sees_the_box_tab_with_the_slot_and_its_run(browser, box, tiny_bert_dir):
     url, services, data = box
     run_id = services.start_run("ann", "text", str(tiny_bert_dir), data, 5e-4, 100, {**QUICK, "log_every_steps": 1})
+    deadline = time.monotonic() + 120
+    while services.run_status("ann", run_id, since=10**9)["state"] != "running":  # an earlier test's run may go first
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.3)
     try:
         context, page = signed_in(browser, url)
         page.wait_for_timeout(1500)  # the page's load events have run

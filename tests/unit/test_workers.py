@@ -168,7 +168,7 @@ def test_slots_give_each_worker_its_gpu_and_a_share_of_the_cores(tmp_path, manag
     envs = sorted(json.loads((run / "env.json").read_text())["CUDA_VISIBLE_DEVICES"] for run in runs[:2])
     assert envs == ["0", "1"]
     assert read_status(runs[2])["state"] == "queued"  # a third waits
-    assert [slot["run_id"] is not None for slot in jobs.box()] == [True, True]
+    assert [run_dir is not None for _, run_dir, _ in jobs.held()] == [True, True]
     for run in runs:
         jobs.cancel(run)
     cpu = plan_slots("none", max_concurrent_runs=2)
