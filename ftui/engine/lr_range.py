@@ -46,7 +46,7 @@ class RangeTest:
     curve: list[dict]  # [{learning_rate, loss}] smoothed, in sweep order
     steps: int
     seconds: float
-    stopped: str  # "diverged" | "time" | "steps" | "data"
+    ended_by: str  # "diverged" | "time" | "steps" | "data"
 
 
 def sweep_rates(n: int, low: float = MIN_LR, high: float = MAX_LR) -> list[float]:
@@ -147,7 +147,7 @@ def range_test(config, task, source, data, cancel: threading.Event | None = None
             if room < len(rates) - step:  # not enough time for every point: coarser steps, same range
                 rates = rates[:step] + sweep_rates(max(2, room), rates[step], max_lr)
     return RangeTest(learning_rate=suggest(curve), curve=curve, steps=step,
-                     seconds=time.perf_counter() - started, stopped=stopped)
+                     seconds=time.perf_counter() - started, ended_by=stopped)
 
 
 def _forever(batches):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ftui.errors import FtuiError
-from ftui.runs.store import RunStore, read_status
+from ftui.runs.store import RUN_ID, RunStore, read_status
 from ftui.vocab import ACTIVE_STATES
 
 
@@ -33,6 +33,8 @@ class BoxActions:
                  for i, w in enumerate(self.jobs.queue.order(running))]
         active = []
         for status_file in sorted(self.store.root.glob("*/*/status.json")):
+            if not RUN_ID.match(status_file.parent.name):
+                continue
             status = read_status(status_file.parent)
             if status.get("state") in ACTIVE_STATES:
                 active.append({"owner": status_file.parent.parent.name, "run_id": status_file.parent.name,

@@ -59,7 +59,7 @@ class RunActions:
         fallback = catalog.recommended_learning_rate(task, config.model)
         return {"learning_rate": test["learning_rate"] or fallback, "suggested": test["learning_rate"] is not None,
                 "catalog_learning_rate": fallback, "curve": test["curve"], "steps": test["steps"],
-                "seconds": round(test["seconds"], 1), "ended_by": test["stopped"]}
+                "seconds": round(test["seconds"], 1), "ended_by": test["ended_by"]}
 
     def resolve_model(self, owner: str | None, task: str, model: str):
         """catalog.resolve, plus: a local folder inside the runs folder must be one of the owner's own."""

@@ -156,7 +156,7 @@ def test_the_range_test_suggests_a_rate_inside_its_sweep_and_stops_on_divergence
                                  budget_s=600)
     rates = [point["learning_rate"] for point in result.curve]
     assert rates == sorted(rates) and lr_range.MIN_LR <= rates[0] and rates[-1] <= 10.0
-    assert result.stopped == "diverged" and result.steps < 60  # stopped before the end of its sweep
+    assert result.ended_by == "diverged" and result.steps < 60  # stopped before the end of its sweep
     assert result.learning_rate is not None and rates[0] <= result.learning_rate <= rates[-1]
 
 
