@@ -30,6 +30,7 @@ from pathlib import Path
 from ftui.atomic import write_json_atomic
 from ftui.data.split import read_split
 from ftui.engine.events import RunFailed
+from ftui.engine.local_backend import STOP_FILE, WORKER_FILE
 from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
 from ftui.errors import FtuiError
 from ftui.messages import describe
@@ -38,8 +39,6 @@ from ftui.vocab import RunState
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
-WORKER_FILE = "worker.json"
-STOP_FILE = "STOP"
 
 
 def run_job(run_dir: Path, cancel: threading.Event) -> str:
@@ -195,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(beat_file, {**process_identity(), "started": time.time(),
                                   "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")})
     stop_beat = threading.Event()
-    (run_dir / STOP_FILE).unlink(missing_ok=True)  # an old request must not stop this stretch
     threading.Thread(target=_heartbeat, args=(beat_file, stop_beat, cancel), name="ftui-heartbeat", daemon=True).start()
     try:
         state = run_job(run_dir, cancel)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 WORKER_MODULE = "ftui.worker"
 WORKER_FILE = "worker.json"  # written by the worker: {pid, create_time, started, gpus}; its mtime is the heartbeat
 LOG_FILE = "worker.log"
+STOP_FILE = "STOP"  # a stop request the worker reads every second
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class LocalBackend:
     def start(self, run_dir: Path, slot: Slot) -> Worker:
         env = slot.env()
         log_path = run_dir / LOG_FILE
+        (run_dir / STOP_FILE).unlink(missing_ok=True)  # left by an earlier stretch (a lost cluster job)
         popen = self._take_warm(env)
         if popen is not None:
             try:

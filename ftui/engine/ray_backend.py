@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftui.atomic import write_json_atomic
-from ftui.engine.local_backend import LocalBackend, Slot
+from ftui.engine.local_backend import STOP_FILE, LocalBackend, Slot
 from ftui.runs.store import read_json
 
 JOB_FILE = "ray_job.json"
-STOP_FILE = "STOP"  # ftui.worker.STOP_FILE (not imported: the worker module pulls in the engine's sinks)
 UNREACHABLE_S = 60.0  # a head that does not answer this long: its jobs count as lost
 SURVIVOR_QUIET_S = 15.0  # a lost job's worker silent this long (3 heartbeats) has ended
 ALIVE = {"PENDING", "RUNNING"}
