@@ -153,18 +153,18 @@ class JobManager:
 
     def queue_place(self, run_dir: Path) -> dict | None:
         """{position (1 = next), of, estimated_start_s (None: not known yet)} of a queued run."""
-        run_dir = Path(run_dir).resolve()
+        return self.queue_places().get(Path(run_dir).resolve())
+
+    def queue_places(self) -> dict[Path, dict]:
+        """queue_place of every queued run, from one pass over the queue (a runs list asks for all of them)."""
         with self._lock:
-            active = Counter(d.parent.name for d in self._running)
-            order = [w.run_dir for w in self.queue.order(active)]
-            if run_dir not in order:
-                return None
-            etas = [read_status(d).get("eta_s") for d in self._running]
+            order = [w.run_dir for w in self.queue.order(Counter(d.parent.name for d in self._running))]
+            etas = [read_status(d).get("eta_s") for d in self._running] if order else []
             free = len(self.slots) - len(self._running)
             typical = statistics.median(self._durations) if self._durations else None
-        place = order.index(run_dir)
-        return {"position": place + 1, "of": len(order),
-                "estimated_start_s": start_estimates(place + 1, free, etas, typical)[place]}
+        starts = start_estimates(len(order), free, etas, typical)
+        return {run_dir: {"position": i + 1, "of": len(order), "estimated_start_s": starts[i]}
+                for i, run_dir in enumerate(order)}
 
     def held(self) -> list[tuple[Slot, Path | None, int | None]]:
         """(slot, the run it holds or None, its worker's pid) for every slot: the admin's box view."""

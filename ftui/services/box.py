@@ -3,11 +3,8 @@ queue in start order, and every user's active runs; an admin may stop any run. A
 that this view is for admins (so a user cannot learn other users' run ids from it)."""
 from __future__ import annotations
 
-from collections import Counter
-
 from ftui.errors import FtuiError
-from ftui.runs.store import RUN_ID, RunStore, read_status
-from ftui.vocab import ACTIVE_STATES
+from ftui.runs.store import RunStore, read_status
 
 
 class BoxActions:
@@ -23,23 +20,20 @@ class BoxActions:
         self._check(caller)
         from ftui.engine.local_backend import gpu_memory_by_pid, process_memory_mb
 
-        gpu_memory = gpu_memory_by_pid()
+        gpu_memory, held = gpu_memory_by_pid(), self.jobs.held()
         slots = [{"slot": slot.label(), "gpu": slot.gpu, "threads": slot.threads,
                   "run_id": run_dir.name if run_dir else None, "owner": run_dir.parent.name if run_dir else None,
                   "pid": pid, "memory_mb": process_memory_mb(pid) if pid else None,
-                  "gpu_memory_mb": gpu_memory.get(pid) if pid else None} for slot, run_dir, pid in self.jobs.held()]
-        running = Counter(s["owner"] for s in slots if s["owner"])
-        queue = [{"position": i + 1, "owner": w.owner, "run_id": w.run_dir.name}
-                 for i, w in enumerate(self.jobs.queue.order(running))]
+                  "gpu_memory_mb": gpu_memory.get(pid) if pid else None} for slot, run_dir, pid in held]
+        places = self.jobs.queue_places()
+        queue = [{"position": place["position"], "owner": run_dir.parent.name, "run_id": run_dir.name}
+                 for run_dir, place in places.items()]
+        # the job manager knows the active runs: only their status files are read, not every run's
         active = []
-        for status_file in sorted(self.store.root.glob("*/*/status.json")):
-            if not RUN_ID.match(status_file.parent.name):
-                continue
-            status = read_status(status_file.parent)
-            if status.get("state") in ACTIVE_STATES:
-                active.append({"owner": status_file.parent.parent.name, "run_id": status_file.parent.name,
-                               "state": status.get("state"), "progress": status.get("progress"),
-                               "eta_s": status.get("eta_s")})
+        for run_dir in [d for _, d, _ in held if d is not None] + list(places):
+            status = read_status(run_dir)
+            active.append({"owner": run_dir.parent.name, "run_id": run_dir.name, "state": status.get("state"),
+                           "progress": status.get("progress"), "eta_s": status.get("eta_s")})
         return {"slots": slots, "queue": queue, "active": active}
 
     def stop_any_run(self, caller: str | None, owner: str, run_id: str) -> dict:

@@ -29,7 +29,8 @@ class RunActions:
                   epochs, options: dict | None = None, upload_id: str | None = None) -> str:
         """Validate everything a person could get wrong, freeze the split, queue the job; returns at once."""
         task_impl = get_task(task)
-        self.store.check_quota(owner)
+        if upload_id:
+            self.store.check_quota(owner)  # accept_upload checks it for a new file
         upload_id = upload_id or self.data.accept_upload(owner, file)
         config = RunConfig.build(task, model, upload_id, learning_rate, epochs, options)
         self.resolve_model(owner, task, config.model)  # refused here; the worker finds it again
@@ -112,9 +113,11 @@ class RunActions:
     def list_runs(self, owner: str | None) -> list[dict]:
         """The owner's runs, newest first; a queued one also says its place in the queue."""
         runs = self.store.list(owner)
-        for run in runs:
-            if run.get("state") == RunState.QUEUED:
-                run["queue"] = self.jobs.queue_place(self.store.owner_dir(owner) / run["run_id"])
+        if any(run.get("state") == RunState.QUEUED for run in runs):
+            places, folder = self.jobs.queue_places(), self.store.owner_dir(owner)
+            for run in runs:
+                if run.get("state") == RunState.QUEUED:
+                    run["queue"] = places.get(folder / run["run_id"])
         return runs
 
     def run_config(self, owner: str | None, run_id: str) -> dict:
