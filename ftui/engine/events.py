@@ -35,6 +35,7 @@ class StepLogged:
     elapsed_s: float
     # optional
     stage: str = ""  # "head": the head-first stage's fit on frozen features (step 0); "": fine-tuning
+    grad_norm: float | None = None  # mean gradient norm (before clipping) over the steps since the last log
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def metric_rows(records: list[dict]) -> list[dict]:
         if r.get("event") == "StepLogged":
             rows.append({"split": "train", "step": r["step"], "epoch": r["epoch"], "loss": r["loss"],
                          "learning_rate": r["learning_rate"], "samples_per_second": r["samples_per_second"],
-                         "stage": r.get("stage") or "full"})
+                         "grad_norm": r.get("grad_norm"), "stage": r.get("stage") or "full"})
         elif r.get("event") == "EvalLogged":
             rows.append({"split": "validation", "step": r["step"], "epoch": r["epoch"], "loss": r["loss"],
                          "accuracy": r["accuracy"], "stage": r.get("stage") or "full"})

@@ -181,6 +181,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
 
     # -- stage 2: everything, from that head ----------------------------------------------------
     window_loss = torch.zeros((), device=device)  # summed on device; .item() only when logging
+    window_norm = torch.zeros((), device=device)
     window_steps, window_samples, window_time = 0, 0, 0.0
     step_times: list[float] = []  # the first steps, for pre-flight
     if pos.eval_pending and has_val:  # the evaluation a stop interrupted comes first
@@ -214,7 +215,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
                 logits = logits_of(model(**batch))
                 loss = F.cross_entropy(logits.float(), targets, label_smoothing=opts.label_smoothing or 0.0)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as the HF Trainer: tames early spikes
+            window_norm += torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).detach()  # as the HF Trainer
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             window_loss += loss.detach()
@@ -247,8 +248,10 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
                                      loss=window_loss.item() / window_steps,  # GPU sync: logging steps only
                                      learning_rate=body_lr(optimizer),
                                      samples_per_second=window_samples / max(window_time, 1e-9),
-                                     elapsed_s=time.time() - start))
+                                     elapsed_s=time.time() - start,
+                                     grad_norm=round(window_norm.item() / window_steps, 6)))
                 window_loss.zero_()
+                window_norm.zero_()
                 window_steps, window_samples, window_time = 0, 0, 0.0
 
             if pos.evals_per_epoch is None and (step == 10 or i == steps_per_epoch):
