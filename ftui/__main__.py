@@ -1,5 +1,7 @@
 """`python -m ftui serve [options]` starts the studio (as launch.py does);
-`python -m ftui users add|remove|list` keeps the accounts file of a shared box.
+`python -m ftui users add|remove|list` keeps the accounts file of a shared box;
+`python -m ftui train|runs|status|stop|predict|evaluate|export ...` is the command line on the same runs
+(ftui/cli; `ftui --help`).
 
     python -m ftui users add ann [--admin] [--auth-file auth.txt]   # asks for the password twice
     python -m ftui users remove ann
@@ -95,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         from ftui.server import main as serve
 
         return serve(argv[1:])
-    print(__doc__.strip(), file=sys.stderr)
-    return 2
+    from ftui.cli.main import main as command_line  # no gradio on this path
+
+    return command_line(argv)
 
 
 if __name__ == "__main__":

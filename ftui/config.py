@@ -14,6 +14,7 @@ from ftui.errors import FtuiError
 from ftui.vocab import MAX_EPOCHS, TASKS
 
 POOLINGS = ("auto", "mean", "cls")
+MAX_GPUS = 64
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TrainOptions:
     freeze_batchnorm: bool | None = None  # images: keep the pretrained batch-norm statistics; None: auto
     clip_seconds: float = 0  # audio: seconds fed to the model (longer clips cut, shorter padded); 0: the model's own
     early_stopping_patience: int = 0  # stop after this many evaluations without a better validation score; 0: off
+    gpus: int = 1  # GPUs one run trains on (DistributedDataParallel through torchrun: engine/distributed.py)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class RunConfig:
             freeze_batchnorm=None if t.freeze_batchnorm in (None, "", "auto") else _flag("freeze_batchnorm", t.freeze_batchnorm),
             clip_seconds=0.0 if t.clip_seconds in (None, "", 0) else _ranged("clip_seconds", t.clip_seconds, 0.5, 30),
             early_stopping_patience=_int("early_stopping_patience", t.early_stopping_patience, 0, 1000),
+            gpus=1 if t.gpus in (None, "") else _int("gpus", t.gpus, 1, MAX_GPUS),
         )
         if not self.model:
             raise FtuiError("unknown_model", model="")

@@ -213,6 +213,13 @@ def _probabilities(predictor, inputs: list, progress: Progress | None) -> list[l
 def plot_confusion(confusion: list[list[int]], labels: list[str], out_png: Path, title: str = "") -> Path:
     """A readable PNG: counts in the cells, label names on both axes, sized for up to ~20 classes
     (more still renders, with smaller text and no counts past 30). No pyplot: no global state."""
+    from ftui.fonts import text_fonts
+
+    with text_fonts():  # label names in Chinese (正面/负面) need a CJK font
+        return _draw_confusion(confusion, labels, Path(out_png), title)
+
+
+def _draw_confusion(confusion: list[list[int]], labels: list[str], out_png: Path, title: str) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

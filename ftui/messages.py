@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import string
 
+from ftui.i18n.messages_zh import MESSAGES_ZH
 from ftui.vocab import RunState
 
 MESSAGES: dict[str, str] = {
@@ -24,6 +25,11 @@ MESSAGES: dict[str, str] = {
     "missing_column": "There is no column '{column}'; columns are: {columns}.",
     "same_column": "The text and the label must be different columns (both are '{column}').",
     "empty_texts_dropped": "{count:n row} with an empty text or label dropped.",
+    "cjk_text": "Most of this text is Chinese, Japanese or Korean, so the model is set to {model} (the default "
+                "MiniLM reads English only).",
+    "cjk_text_english_default": "Most of this text is Chinese, Japanese or Korean, but the offline default model "
+                                "reads English only; with internet, pick {model} (or "
+                                "hfl/chinese-macbert-base) instead.",
     "no_examples": "No usable examples are left after dropping empty rows.",
     "single_class": "Only one class ('{label}') was found; training needs at least two.",
     "too_few_per_class": "Class '{label}' has only {count:n example}; at least {minimum} are needed.",
@@ -77,7 +83,7 @@ MESSAGES: dict[str, str] = {
     "run_active": "Run '{run_id}' is still {state}.",
     "delete_active_run": "Run '{run_id}' is still {state}: stop it first, then delete it (deleting does not stop a run).",
     "bad_run_name": "A run name can have at most {limit} characters.",
-    "bad_export_format": "Unknown export format '{format}': use 'zip' (the model in its own format) or 'onnx'.",
+    "bad_export_format": "Unknown export format '{format}': use 'zip' (the model in its own format), 'onnx' or 'demo' (a Gradio app to hand over).",
     "checkpoint_corrupt": "Run '{run_id}' cannot be resumed: its saved training state is damaged ({reason}). Nothing was changed; start a new run instead.",
     "no_checkpoint": "Run '{run_id}' has no saved training state to continue from; start a new run instead.",
     "damaged_file": "The file '{name}' is damaged (it is not readable JSON); this run cannot be used until the file is restored, or it is deleted.",
@@ -89,9 +95,11 @@ MESSAGES: dict[str, str] = {
     "training_failed": "Training failed: {reason}.",
     # --- the training process and the queue --------------------------------------------------
     "worker_killed": "The training process was killed — most likely out of memory. Try a smaller batch size or image size, or a smaller model.",
-    "worker_crashed": "The training process ended without finishing ({how}); the log's last lines are below.",
+    "worker_crashed": "The training process ended without finishing ({how}); the last lines it printed, if any, are below.",
     "worker_hung": "The training process stopped answering for {seconds:.0f} s and was ended.",
     "worker_not_started": "The training process could not be started: {reason}.",
+    "gpus_unavailable": "This run asks for {wanted} GPUs, but no training slot here holds that many (the largest holds {most:n GPU}); choose fewer, or ask the admin to group GPUs into one slot (--gpus 0+1).",
+    "tensorboard_missing": "--tensorboard needs the tensorboard package, which is not installed here: pip install -e '.[tensorboard]' (or pip install 'tensorboard>=2.16'), or start without --tensorboard.",
     "admin_only": "Only an admin of this studio can see the whole box or stop other users' runs.",
     "queue_full": "You already have {limit:n run} waiting in the queue, the most allowed here; wait for one to start or stop one.",
     "disk_quota": "Your runs and uploads use {used_gb:.1f} GB, the most allowed here is {limit_gb:g} GB; delete runs, or free the checkpoints of finished ones (Runs tab), then try again.",
@@ -123,14 +131,17 @@ def count(n, noun: str) -> str:
     n = int(n)
     if n == 1:
         return f"1 {noun}"
+    if noun.endswith("epoch"):  # its "ch" sounds like "k": epochs, not epoches
+        return f"{n} {noun}s"
     plural = noun + "es" if noun.endswith(("s", "sh", "ch", "x")) else noun[:-1] + "ies" if noun.endswith("y") \
         and noun[-2:-1] not in "aeiou" else noun + "s"
     return f"{n} {plural}"
 
 
-def describe(code: str, detail: dict | None = None) -> str:
-    """One sentence for a problem code; never raises (a missing key shows the raw detail)."""
-    template = MESSAGES.get(code)
+def describe(code: str, detail: dict | None = None, lang: str = "en") -> str:
+    """One sentence for a problem code, in `lang` ("en" or "zh-CN"); never raises (a missing key shows
+    the raw detail)."""
+    template = (MESSAGES_ZH if lang == "zh-CN" else {}).get(code) or MESSAGES.get(code)
     detail = detail or {}
     if template is None:
         return f"{code.replace('_', ' ').capitalize()}" + (f": {detail}" if detail else ".")

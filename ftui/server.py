@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a Ray head that does not answer this long: its runs are interrupted (default 60)")
     parser.add_argument("--auto-resume", action="store_true",
                         help="resume runs that were interrupted by the last stop of the server, without a click")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write each run's curves as TensorBoard event files (RUN/tensorboard/; "
+                             "view with tensorboard --logdir RUNS_DIR); needs pip install -e '.[tensorboard]'")
     parser.add_argument("--auth-file", help="accounts file (python -m ftui users add NAME writes it); turns on "
                                             "sign-in, one runs folder per user")
     parser.add_argument("--contact", default="",
@@ -120,6 +123,7 @@ def serve(services, *, host: str = "127.0.0.1", port: int = 7860, auth=None, max
     from starlette.middleware import Middleware
 
     from ftui.auth import Account, Authenticator, ClientAddress, hash_password
+    from ftui.ui.lang import I18N, LOAD_JS
     from ftui.ui.page import build_app
     from ftui.ui.share_page import add_share_routes
 
@@ -135,7 +139,8 @@ def serve(services, *, host: str = "127.0.0.1", port: int = 7860, auth=None, max
                 app_kwargs={"middleware": [Middleware(ClientAddress)]},
                 max_file_size=int(max_upload_mb * 1024 * 1024),
                 css=css_file.read_text(encoding="utf-8") if css_file.is_file() else None,
-                show_error=True, ssr_mode=False, quiet=True, prevent_thread_lock=True)
+                show_error=True, ssr_mode=False, quiet=True, prevent_thread_lock=True,
+                i18n=I18N, js=LOAD_JS)  # English / 简体中文: ftui/ui/lang.py
     add_share_routes(demo.app, services)  # outside Gradio's sign-in: a shared link needs no account
     if not prevent_thread_lock:
         demo.block_thread()
@@ -154,6 +159,16 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     # Gradio keeps raw uploads in GRADIO_TEMP_DIR, by default one folder for every app on the host, which any
     # of them serves: this instance's goes under its own runs folder (read by gradio at import, hence here).
     os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(args.runs_dir).resolve() / UPLOADS_TEMP))
+    if args.tensorboard:  # before any worker starts: they inherit the switch (engine/tensorboard_sink.py)
+        from ftui.engine.tensorboard_sink import enable_tensorboard
+        from ftui.errors import FtuiError
+        from ftui.messages import describe
+
+        try:
+            enable_tensorboard()
+        except FtuiError as err:
+            print(f"ftui: {describe(err.code, err.detail)}", file=sys.stderr)
+            return 1
     from ftui.services import Services
 
     backend = None

@@ -32,6 +32,7 @@ from ftui.data.split import read_split
 from ftui.engine.events import RunFailed
 from ftui.engine.local_backend import STOP_FILE, WORKER_FILE
 from ftui.engine.sinks import FanOut, JsonlSink, StatusSink
+from ftui.engine.tensorboard_sink import run_sinks
 from ftui.errors import FtuiError
 from ftui.messages import describe
 from ftui.runs.store import read_json
@@ -45,12 +46,14 @@ def run_job(run_dir: Path, cancel: threading.Event) -> str:
     """Train the run in `run_dir` to its end; returns its final state. Any exception becomes RunFailed and
     status "failed" with a sentence (and error.log with the traceback); nothing escapes."""
     run_dir = Path(run_dir).resolve()
-    (run_dir / "error.log").unlink(missing_ok=True)  # a resumed run's earlier failure is history
-    status = StatusSink(run_dir)
-    sink = FanOut(JsonlSink(run_dir / "metrics.jsonl"), status)
+    main = _main_rank()  # one rank of a multi-GPU run (torchrun, engine/distributed.py): only rank 0 writes
+    if main:
+        (run_dir / "error.log").unlink(missing_ok=True)  # a resumed run's earlier failure is history
+    status = StatusSink(run_dir) if main else _Unwritten(run_dir)
+    sink = FanOut(JsonlSink(run_dir / "metrics.jsonl"), status, *run_sinks(run_dir)) if main else status
     try:
         from ftui.config import RunConfig
-        from ftui.engine import checkpoint
+        from ftui.engine import checkpoint, distributed
         from ftui.engine.loop import train
         from ftui.models import catalog
         from ftui.tasks import get_task
@@ -61,12 +64,15 @@ def run_job(run_dir: Path, cancel: threading.Event) -> str:
         resume_from = None
         if status.current().get("resume") and (folder := checkpoint.find(run_dir)) is not None:
             resume_from = checkpoint.load(folder, run_dir.name)
+        ranks = distributed.setup()  # waits for every rank: all have read the resume flag that rank 0 now clears
         status.set(state=RunState.RUNNING, resume=False, started=time.time())
         train(config, get_task(config.task), source, read_train_data(run_dir), sink, cancel, run_dir / "model",
-              checkpoint_dir=checkpoint.last_dir(run_dir), resume_from=resume_from)
+              checkpoint_dir=checkpoint.last_dir(run_dir), resume_from=resume_from, ranks=ranks)
+        distributed.teardown()
     except Exception as exc:  # noqa: BLE001 - the run fails with a readable message
         log.exception("run %s failed", run_dir.name)
-        _write_error_log(run_dir)
+        if main:
+            _write_error_log(run_dir)
         if isinstance(exc, FtuiError):
             code, message = exc.code, describe(exc.code, exc.detail)
         else:
@@ -74,6 +80,18 @@ def run_job(run_dir: Path, cancel: threading.Event) -> str:
             code, message = "training_failed", describe("training_failed", {"reason": reason})
         sink.emit(RunFailed(code=code, message=message, step=int(status.current().get("step") or 0)))
     return str(status.current().get("state"))
+
+
+def _main_rank() -> bool:
+    """False only in a rank other than 0 of a multi-GPU run (torchrun sets WORLD_SIZE and RANK)."""
+    return int(os.environ.get("WORLD_SIZE") or 1) <= 1 or int(os.environ.get("RANK") or 0) == 0
+
+
+class _Unwritten(StatusSink):
+    """A rank other than 0 keeps the run's status in memory only: rank 0 writes the run's files."""
+
+    def _write(self) -> None:
+        return None
 
 
 def read_train_data(run_dir: Path):
@@ -110,12 +128,12 @@ def process_identity(pid: int | None = None) -> dict:
     return {"pid": process.pid, "create_time": process.create_time()}
 
 
-def _heartbeat(path: Path, stop: threading.Event, cancel: threading.Event) -> None:
-    """Renew worker.json's mtime; a STOP file beside it is a stop request (how a backend that cannot signal
-    the process, a cluster job on another machine, asks for a graceful stop)."""
+def _heartbeat(path: Path, stop: threading.Event, cancel: threading.Event, beat: bool = True) -> None:
+    """Renew worker.json's mtime (rank 0 only); a STOP file beside it is a stop request (how a backend that
+    cannot signal the process, a cluster job on another machine or a multi-GPU run, asks for a graceful stop)."""
     while not stop.wait(1.0):
         try:
-            if time.time() - path.stat().st_mtime >= HEARTBEAT_S:
+            if beat and time.time() - path.stat().st_mtime >= HEARTBEAT_S:
                 os.utime(path)
             if (path.parent / STOP_FILE).exists():
                 cancel.set()
@@ -191,10 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ftui.worker: {run_dir} is not a run folder (no config.json)", file=sys.stderr)
         return 2
     beat_file = run_dir / WORKER_FILE
-    write_json_atomic(beat_file, {**process_identity(), "started": time.time(),
-                                  "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")})
+    if _main_rank():
+        write_json_atomic(beat_file, {**process_identity(), "started": time.time(),
+                                      "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")})
     stop_beat = threading.Event()
-    threading.Thread(target=_heartbeat, args=(beat_file, stop_beat, cancel), name="ftui-heartbeat", daemon=True).start()
+    threading.Thread(target=_heartbeat, args=(beat_file, stop_beat, cancel, _main_rank()), name="ftui-heartbeat",
+                     daemon=True).start()
     try:
         state = run_job(run_dir, cancel)
     finally:

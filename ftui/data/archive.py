@@ -17,10 +17,12 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ftui.data.language import looks_like_gb18030
 from ftui.errors import FtuiError, Issue
 from ftui.vocab import TaskName
 
@@ -94,7 +96,7 @@ def extract_zip(path: Path, dest: Path, *, max_bytes: int = MAX_EXTRACT_BYTES, m
 def _checked_members(archive: zipfile.ZipFile, max_bytes: int, max_files: int) -> list[tuple[zipfile.ZipInfo, str]]:
     members, declared = [], 0
     for info in archive.infolist():
-        name = info.filename.replace("\\", "/")
+        name = member_name(info)
         parts = [p for p in name.split("/") if p not in ("", ".")]
         is_link = stat.S_ISLNK(info.external_attr >> 16)
         if name.startswith("/") or DRIVE.match(name) or ".." in parts or is_link:
@@ -110,6 +112,23 @@ def _checked_members(archive: zipfile.ZipFile, max_bytes: int, max_files: int) -
         if declared > max_bytes:
             raise FtuiError("archive_too_large", limit=_size(max_bytes), what="declared sizes")
     return members
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    """An entry's name as its maker meant it, with "/" separators and composed accents (NFC).
+
+    Python reads a name as UTF-8 only when the entry's UTF-8 flag is set, else as CP437 (the ZIP
+    standard's old default). Windows' own ZIPs and many tools write names in the system's code page
+    without the flag (GBK on a Chinese Windows) or UTF-8 without it: 正面/ became 'σ¡úΘ¥ó/'. Such a name
+    is taken back to its bytes and read as UTF-8, then as GB18030 when that reads as Chinese."""
+    name = info.filename
+    if not info.flag_bits & 0x800 and not name.isascii():
+        raw = name.encode("cp437")
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            name = looks_like_gb18030(raw) or name
+    return unicodedata.normalize("NFC", name.replace("\\", "/"))
 
 
 def _write_members(archive: zipfile.ZipFile, members, target: Path, max_bytes: int) -> None:
@@ -145,7 +164,7 @@ def media_kind(path: Path) -> str | None:
     the app can pick the task for an upload); None for a bad ZIP, one holding neither, or a tie."""
     try:
         with zipfile.ZipFile(path) as archive:
-            names = [info.filename.replace("\\", "/") for info in archive.infolist() if not info.is_dir()]
+            names = [member_name(info) for info in archive.infolist() if not info.is_dir()]
     except (zipfile.BadZipFile, OSError):
         return None
     audio = images = 0

@@ -1,8 +1,8 @@
 """Uploaded files -> pandas DataFrames of strings.
 
 Formats: CSV, TSV, plain "label text" lines (.txt/.label, e.g. TREC), JSONL/JSON, XLSX.
-Text encodings are detected (UTF-8, UTF-16 with a BOM, then Windows-1252 / Latin-1), because real
-files are not all UTF-8 (TREC's training file is Latin-1).
+Text encodings are detected (UTF-8, UTF-16 with a BOM, GB18030 when it reads as Chinese, then
+Windows-1252 / Latin-1), because real files are not all UTF-8 (TREC's training file is Latin-1).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ftui.data.language import looks_like_gb18030
 from ftui.errors import FtuiError
 
 TEXT_SUFFIXES = {".csv", ".tsv", ".tab", ".txt", ".label", ".jsonl", ".ndjson", ".json"}
@@ -57,12 +58,21 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str]:
 
 
 def decode(raw: bytes) -> tuple[str, str]:
-    """Bytes -> (text, encoding name). Latin-1 is the last resort: it never fails."""
+    """Bytes -> (text, encoding name): UTF-8 (with or without a BOM), then GB18030 when the bytes read as
+    Chinese (Excel's "CSV" on a Chinese Windows), then Windows-1252. Latin-1 is the last resort: it never
+    fails."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16"), "utf-16"
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    chinese = looks_like_gb18030(raw)
+    if chinese is not None:
+        return chinese, "gb18030"
+    for encoding in ("cp1252", "latin-1"):
         try:
-            return raw.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+            return raw.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes any bytes")

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ftui.config import DataOptions
 from ftui.data.examples import Examples
+from ftui.data.language import cjk_share
 from ftui.data.sources import read_table
 from ftui.data.validate import check_labels
 from ftui.errors import FtuiError, Issue
@@ -36,6 +37,7 @@ def load_text_examples(path: Path, options: DataOptions) -> Examples:
         "columns": list(frame.columns), "text_column": text_col, "label_column": label_col,
         "n_classes": int(counts.size), "class_counts": {str(k): int(v) for k, v in counts.items()},
         "dropped_empty": dropped, "preview": _preview(frame),
+        "cjk_share": round(cjk_share(texts), 3),  # Chinese/Japanese/Korean letters: the model to suggest
     }
     return Examples(inputs=texts, labels=labels, summary=summary, issues=issues)
 

@@ -231,7 +231,7 @@ class JobManager:
             except Exception as err:  # noqa: BLE001 - a run that cannot start fails with the reason; others go on
                 log.exception("run %s could not start", item.run_dir.name)
                 with contextlib.suppress(Exception):
-                    self._fail(item.run_dir, FtuiError("worker_not_started", reason=str(err)))
+                    self._fail(item.run_dir, err if isinstance(err, FtuiError) else FtuiError("worker_not_started", reason=str(err)))
                 self._done.pop(item.run_dir).set()
 
     def _settle(self, run_dir: Path, worker: Worker, code: int) -> None:

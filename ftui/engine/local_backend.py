@@ -25,10 +25,10 @@ from pathlib import Path
 
 import psutil
 
+from ftui.engine.launch import WORKER_MODULE, gpus_refusal, run_gpus, worker_command, worker_env
 from ftui.runs.store import read_json
 
 log = logging.getLogger(__name__)
-WORKER_MODULE = "ftui.worker"
 WORKER_FILE = "worker.json"  # written by the worker: {pid, create_time, started, gpus}; its mtime is the heartbeat
 LOG_FILE = "worker.log"
 STOP_FILE = "STOP"  # a stop request the worker reads every second
@@ -37,7 +37,7 @@ STOP_FILE = "STOP"  # a stop request the worker reads every second
 @dataclass(frozen=True)
 class Slot:
     index: int
-    gpu: str | None  # a CUDA device index, or None for a CPU slot
+    gpu: str | None  # a CUDA device index ("0,1": a slot of two GPUs, for multi-GPU runs), or None for a CPU slot
     threads: int  # 0: the worker takes the cores its machine gives it
     place: str = ""  # where it trains when not on this box ("Ray")
 
@@ -90,7 +90,7 @@ def process_memory_mb(pid: int) -> int | None:
 
 def plan_slots(gpus: str = "auto", runs_per_gpu: int = 1, max_concurrent_runs: int = 1) -> list[Slot]:
     """--gpus auto|none|0,1,...: runs_per_gpu slots per GPU; no GPU: max_concurrent_runs CPU slots.
-    The cores are split evenly between the slots."""
+    `0+1` groups GPUs into one slot (what a run with the gpus option needs). The cores are split evenly."""
     spec = str(gpus or "auto").strip().lower()
     if spec == "auto":
         devices = detect_gpus()
@@ -98,8 +98,9 @@ def plan_slots(gpus: str = "auto", runs_per_gpu: int = 1, max_concurrent_runs: i
         devices = []
     else:
         devices = [d.strip() for d in spec.split(",") if d.strip()]
-        if not all(d.isdigit() for d in devices):
-            raise ValueError(f"--gpus takes auto, none or GPU indexes like 0,1 (got {gpus!r})")
+        if not all(d.replace("+", "").isdigit() and "++" not in f"+{d}+" for d in devices):
+            raise ValueError(f"--gpus takes auto, none or GPU indexes like 0,1 (0+1: one slot of two) (got {gpus!r})")
+        devices = [d.replace("+", ",") for d in devices]
     places = [d for d in devices for _ in range(max(1, int(runs_per_gpu)))] or [None] * max(1, int(max_concurrent_runs))
     threads = max(1, len(os.sched_getaffinity(0)) // len(places))
     return [Slot(index=i, gpu=gpu, threads=threads) for i, gpu in enumerate(places)]
@@ -115,6 +116,8 @@ class Worker:
     started: float = field(default_factory=time.time)
     stop_asked: float | None = None
     stopped_by_loss = False  # only a cluster job is told to stop because it was lost
+    stop_file: bool = False  # a multi-GPU run is asked by the STOP file every rank reads (torchrun would
+    # SIGKILL ranks still saving 30 s after a SIGTERM)
 
     @property
     def lost(self) -> bool:
@@ -151,7 +154,10 @@ class Worker:
     def ask_to_stop(self) -> None:
         """SIGTERM: the worker ends the run at its next step and saves the model so far."""
         self.stop_asked = self.stop_asked or time.time()
-        _signal(self.pid, signal.SIGTERM)
+        if self.stop_file:
+            (self.run_dir / STOP_FILE).touch()
+        else:
+            _signal(self.pid, signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: the worker and anything it started (data loader processes,
@@ -181,10 +187,13 @@ class LocalBackend:
         self._warm: tuple[subprocess.Popen, dict] | None = None  # (process, the env it was started with)
 
     def start(self, run_dir: Path, slot: Slot) -> Worker:
-        env = slot.env()
+        gpus = run_gpus(run_dir)  # more than 1: torchrun, one process per GPU, never the warm worker
+        if (problem := gpus_refusal(gpus, [slot])) is not None:
+            raise problem
+        env = worker_env(slot, gpus)
         log_path = run_dir / LOG_FILE
         (run_dir / STOP_FILE).unlink(missing_ok=True)  # left by an earlier stretch (a lost cluster job)
-        popen = self._take_warm(env)
+        popen = self._take_warm(env) if gpus == 1 else None
         if popen is not None:
             try:
                 popen.stdin.write(json.dumps({"run_dir": str(run_dir), "env": env, "log": str(log_path)}) + "\n")
@@ -194,9 +203,10 @@ class LocalBackend:
                 popen = None
         if popen is None:
             with open(log_path, "ab") as out:
-                popen = subprocess.Popen([*self.command, str(run_dir)], stdin=subprocess.DEVNULL, stdout=out,
+                command = [*self.command, str(run_dir)] if gpus == 1 else worker_command(self.command[0], gpus, run_dir)
+                popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
-        return Worker(run_dir=run_dir, pid=popen.pid, popen=popen)
+        return Worker(run_dir=run_dir, pid=popen.pid, popen=popen, stop_file=gpus > 1)
 
     def prepare_warm(self, env: dict[str, str]) -> None:
         """Keep one worker waiting with the training stack imported, started with `env` (the GPUs a process

@@ -26,16 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ftui.config import RunConfig, TrainOptions
 from ftui.engine import adapt, checkpoint, head as head_stage, preflight
+from ftui.engine.distributed import Ranks
 from ftui.engine.events import EvalLogged, PreflightMeasured, RecipeChosen, RunFinished, RunStarted, StepLogged
 from ftui.engine.prepare import prepare, recipe_state
 from ftui.engine.recipe import (autocast_context, body_lr, build_optimizer, compile_for_gpu, set_learning_rates,
                                 pick_device, set_cpu_threads)
 from ftui.engine.sinks import Sink
-from ftui.engine.steps import auto_evals_per_epoch, auto_log_every, eval_points, evaluate, export_model, improves, logits_of
+from ftui.engine.steps import (auto_evals_per_epoch, auto_log_every, eval_points, evaluate, export_model, improves,
+                               train_step)
 from ftui.errors import FtuiError
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Task
@@ -83,19 +84,22 @@ class Position:
 
 def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, sink: Sink,
           cancel: threading.Event, out_dir: Path, *, checkpoint_dir: Path | None = None,
-          resume_from: checkpoint.Checkpoint | None = None) -> TrainResult:
+          resume_from: checkpoint.Checkpoint | None = None, ranks: Ranks | None = None) -> TrainResult:
     """checkpoint_dir: where the resumable state is written (None: nowhere). resume_from: a checkpoint
     already read and checked by checkpoint.load (JobManager.resume does that before queueing, so it is
-    read once); a config with more epochs than the checkpoint's run is "train N more epochs"."""
+    read once); a config with more epochs than the checkpoint's run is "train N more epochs". ranks: this
+    process's place in a multi-GPU run (engine/distributed.py): only rank 0 writes files."""
     start = time.time()
     out_dir = Path(out_dir)
     run_id = out_dir.parent.name
     ckpt = resume_from  # checked whole before anything (the log, model/) changes
     set_cpu_threads()
-    device = pick_device()
+    ranks = ranks or Ranks()
+    device = ranks.device() if ranks.active else pick_device()
+    cancel = ranks.agreed(cancel)  # a stop any rank sees stops every rank at the same step
 
     # -- the recipe, the model and the data ---------------------------------------------------
-    p = prepare(config, task, source, data, device, ckpt)
+    p = prepare(config, task, source, data, device, ckpt, ranks)
     opts, choices, built, model, split = p.options, p.choices, p.built, p.built.model, p.split
     train_batches, val_batches, head_only = p.train_batches, p.val_batches, p.head_only
     if not head_only and compile_for_gpu(model, device, config.task):
@@ -136,7 +140,8 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
         epoch, batch = (pos.epoch + 1, 0) if pos.batch >= steps_per_epoch else (pos.epoch, pos.batch)
         state = {**dataclasses.asdict(pos), "epoch": epoch, "batch": batch, "steps_per_epoch": steps_per_epoch,
                  "total_steps": total_steps, "epochs": config.epochs, "recipe": recipe_state(opts)}
-        checkpoint.save(Path(checkpoint_dir), model, optimizer, state)
+        if ranks.main:
+            checkpoint.save(Path(checkpoint_dir), model, optimizer, state)
 
     def record_eval(loss: float, accuracy: float, epoch: float, stage: str = "") -> None:
         """Log one evaluation; keep the model if it is the best so far; count towards early stopping."""
@@ -144,7 +149,8 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
         if is_best:
             pos.best = {"step": pos.step, "epoch": epoch, "accuracy": accuracy, "loss": loss}
             pos.evals_without_improvement = 0
-            export_model(task, model, built.processor, data.labels, out_dir)  # before the event that says so
+            if ranks.main:
+                export_model(task, model, built.processor, data.labels, out_dir)  # before the event that says so
         else:
             pos.evals_without_improvement += 1
         sink.emit(EvalLogged(step=pos.step, epoch=epoch, loss=loss, accuracy=accuracy,
@@ -152,7 +158,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
 
     def validate() -> float | None:
         """One evaluation of the whole model; None if cancelled meanwhile (the checkpoint then says pending)."""
-        result = evaluate(model, val_batches, device, autocast, cancel)
+        result = evaluate(model, val_batches, device, autocast, cancel, ranks)
         if result is None:
             pos.eval_pending = True
             return None
@@ -161,6 +167,9 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
         return result[1]
 
     # -- stage 1: the head on the frozen backbone's features ------------------------------------
+    # With several ranks every rank runs it whole, alike (the same features, a deterministic fit), and only
+    # rank 0 writes; DDP's wrap below then broadcasts rank 0's head. Chosen over fitting on rank 0 and
+    # broadcasting: no rank idles at a barrier, and the stage costs what it costs one process.
     last = None
     stopped = stopped_early = False
     if split is not None and ckpt is None:
@@ -175,7 +184,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             if fitted.validation is not None:
                 loss, last = fitted.validation
                 record_eval(loss, last, epoch=0.0, stage="head")
-            elif head_only:
+            elif head_only and ranks.main:
                 export_model(task, model, built.processor, data.labels, out_dir)
             save_checkpoint()  # a stop during fine-tuning resumes from the fitted head, not from scratch
 
@@ -192,7 +201,8 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             save_checkpoint()
     stopped = stopped or cancel.is_set()
     resume_epoch, resume_batch = pos.epoch, pos.batch
-    model.train()
+    net = model if head_only else ranks.wrap(model)  # DDP with several ranks: the model itself with one
+    net.train()
     tick = time.perf_counter()  # step time includes batch collation, excludes evaluation
     for epoch in range(resume_epoch, 0 if head_only else config.epochs):
         if stopped or stopped_early:
@@ -209,21 +219,13 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             if cancel.is_set():  # checked every step: a stop takes effect within one step
                 stopped = True
                 break
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            targets = batch.pop("labels")
-            with autocast:
-                logits = logits_of(model(**batch))
-                loss = F.cross_entropy(logits.float(), targets, label_smoothing=opts.label_smoothing or 0.0)
-            loss.backward()
-            window_norm += torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).detach()  # as the HF Trainer
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            window_loss += loss.detach()
+            loss, norm, n = train_step(net, model, batch, device, autocast, optimizer, opts.label_smoothing or 0.0, ranks)
+            window_norm += norm
+            window_loss += loss
             pos.step += 1
             set_learning_rates(optimizer, pos.step, total_steps, opts.warmup_ratio)  # the next step's
             pos.batch = i
             step = pos.step
-            n = int(targets.shape[0])
             pos.samples += n
             window_steps += 1
             window_samples += n
@@ -245,7 +247,8 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
 
             if step % log_every == 0 or step == 1 or i == steps_per_epoch:
                 sink.emit(StepLogged(step=step, epoch=round(epoch + i / steps_per_epoch, 4),
-                                     loss=window_loss.item() / window_steps,  # GPU sync: logging steps only
+                                     # GPU sync, and the ranks' mean: on logging steps only
+                                     loss=ranks.sum(window_loss).item() / ranks.world / window_steps,
                                      learning_rate=body_lr(optimizer),
                                      samples_per_second=window_samples / max(window_time, 1e-9),
                                      elapsed_s=time.time() - start,
@@ -257,7 +260,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
             if pos.evals_per_epoch is None and (step == 10 or i == steps_per_epoch):
                 # Auto: enough evaluations on long epochs that the validation curve moves.
                 per_step = pos.train_seconds / step
-                pos.evals_per_epoch = auto_evals_per_epoch(per_step * steps_per_epoch)
+                pos.evals_per_epoch = ranks.agree(auto_evals_per_epoch(per_step * steps_per_epoch))  # rank 0's timing
                 eval_at = eval_points(steps_per_epoch, pos.evals_per_epoch)
             if i in eval_at and has_val:
                 accuracy = validate()
@@ -268,7 +271,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
                 stopped_early = bool(patience) and pos.evals_without_improvement >= patience
             if (i in eval_at and has_val) or i == steps_per_epoch:
                 save_checkpoint()  # at every evaluation and at the end of every epoch
-                model.train()
+                net.train()
                 tick = time.perf_counter()
             if stopped_early:
                 break
@@ -279,7 +282,7 @@ def train(config: RunConfig, task: Task, source: ModelSource, data: TrainData, s
         save_checkpoint()  # a stop keeps the state at the step reached (resumable)
     # Without any evaluation the model is the last one; also on stop, what was learned so far is kept
     # (unless nothing was learned yet). With evaluations, model/ already holds the best.
-    if pos.best is None and not head_only and (step > 0 or not stopped):
+    if pos.best is None and not head_only and (step > 0 or not stopped) and ranks.main:
         export_model(task, model.to("cpu").eval(), built.processor, data.labels, out_dir)
     state = RunState.STOPPED if stopped else RunState.FINISHED
     elapsed = time.time() - start

@@ -44,8 +44,9 @@ class Prepared:
 
 
 def prepare(config: RunConfig, task: Task, source: ModelSource, data: TrainData, device: torch.device,
-            ckpt: checkpoint.Checkpoint | None = None) -> Prepared:
-    """Decide the recipe, build the model (on `device`) and the batches. Also what the LR range test uses."""
+            ckpt: checkpoint.Checkpoint | None = None, ranks=None) -> Prepared:
+    """Decide the recipe, build the model (on `device`) and the batches. Also what the LR range test uses.
+    ranks (engine/distributed.py): an auto batch size is the global one, each GPU taking what the smallest fits."""
     opts, choices = decide_recipe(config, task, source, data, device, ckpt)
     seed_everything(opts.seed)  # before build: the new head's random init is part of the run
     built = task.build(source, data.labels, opts)
@@ -56,7 +57,10 @@ def prepare(config: RunConfig, task: Task, source: ModelSource, data: TrainData,
     label_id = {name: i for i, name in enumerate(data.labels)}
     train_ids = [label_id[y] for y in data.train_labels]
     if opts.batch_size == 0:  # auto on a GPU: the largest batch that fits with a margin
-        opts = dataclasses.replace(opts, batch_size=_search_batch_size(task, built, data, train_ids, opts, device))
+        found = _search_batch_size(task, built, data, train_ids, opts, device)
+        if ranks is not None and ranks.active:
+            found = ranks.smallest(found) * ranks.world
+        opts = dataclasses.replace(opts, batch_size=found)
         choices.append(adapt.Choice("batch_size", opts.batch_size, "the largest that fits this GPU with a margin"))
     train_batches = task.batches(built.processor, data.train_inputs, train_ids, opts, batch_size=opts.batch_size,
                                  shuffle=True, seed=opts.seed)

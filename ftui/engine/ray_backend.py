@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftui.atomic import write_json_atomic
+from ftui.engine.launch import run_gpus, worker_command
 from ftui.engine.local_backend import STOP_FILE, LocalBackend, Slot
+from ftui.engine.tensorboard_sink import tensorboard_env
 from ftui.runs.store import read_json
 
 JOB_FILE = "ray_job.json"
@@ -126,11 +128,12 @@ class RayBackend:
     def start(self, run_dir: Path, slot: Slot) -> RayJob:
         submission_id = f"ftui-{run_dir.parent.name}-{run_dir.name}-{secrets.token_hex(3)}"
         (run_dir / STOP_FILE).unlink(missing_ok=True)
+        gpus = run_gpus(run_dir)  # more than 1: the same torchrun launcher, inside one job holding them all
         self.client.submit_job(
-            entrypoint=f"{shlex.quote(self.python)} -m ftui.worker {shlex.quote(str(run_dir))}",
-            submission_id=submission_id, entrypoint_num_gpus=self.gpus_per_run or None, entrypoint_num_cpus=1,
+            entrypoint=shlex.join(worker_command(self.python, gpus, run_dir)), submission_id=submission_id,
+            entrypoint_num_gpus=(gpus if gpus > 1 else self.gpus_per_run) or None, entrypoint_num_cpus=1,
             metadata={"user": run_dir.parent.name, "run": run_dir.name},
-            runtime_env={"env_vars": {"FTUI_THREADS": str(slot.threads)}})
+            runtime_env={"env_vars": {"FTUI_THREADS": str(slot.threads), **tensorboard_env()}})
         write_json_atomic(run_dir / JOB_FILE, {"submission_id": submission_id, "address": self.address})
         return RayJob(run_dir=run_dir, submission_id=submission_id, client=self.client, lost_after_s=self.lost_after_s)
 

@@ -103,13 +103,15 @@ def whole_number(value) -> int | None:
 
 
 def log_tail(run_dir: Path, lines: int = 20) -> str | None:
-    """The last lines of a failed run's error.log (its traceback), else of what its worker printed."""
+    """The last lines of a failed run's error.log (its traceback), else of what its worker printed; None
+    when neither has a line (a process killed at once often printed nothing)."""
     for name in ("error.log", LOG_FILE):
         try:
             text = (run_dir / name).read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        return "\n".join(text.splitlines()[-lines:])
+        if text.strip():
+            return "\n".join(text.rstrip().splitlines()[-lines:])
     return None
 
 

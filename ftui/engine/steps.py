@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ftui.engine import checkpoint
+from ftui.engine.distributed import Ranks, step_loss
 from ftui.tasks.base import Task
 
 UNKNOWN = -100  # a validation label outside the training labels: ignored by the loss, always wrong
@@ -50,22 +51,53 @@ def export_model(task: Task, model, processor, labels: list[str], out_dir: Path)
     checkpoint.replace_dir(tmp, out_dir)
 
 
+def train_step(net, model, batch: dict, device, autocast, optimizer, label_smoothing: float,
+               ranks: Ranks | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One optimizer step on a global batch (with several ranks: on this rank's chunk of it, `net` being the
+    DDP wrapper of `model`): (loss on the device, gradient norm before clipping, the global batch's rows)."""
+    n = int(batch["labels"].shape[0])
+    weight = None
+    if ranks is not None and ranks.active:
+        batch, weight = ranks.shard(batch)
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    targets = batch.pop("labels")
+    with autocast:
+        logits = logits_of(net(**batch))
+        if weight is None:
+            loss = F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
+        else:
+            loss = step_loss(logits.float(), targets, weight, label_smoothing)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).detach()  # as the HF Trainer
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach(), norm, n
+
+
 @torch.inference_mode()
-def evaluate(model, batches, device, autocast, cancel: threading.Event) -> tuple[float, float] | None:
-    """(mean loss over known labels, accuracy over all examples); None if cancelled meanwhile."""
+def evaluate(model, batches, device, autocast, cancel: threading.Event, ranks: Ranks | None = None
+             ) -> tuple[float, float] | None:
+    """(mean loss over known labels, accuracy over all examples); None if cancelled meanwhile. With several
+    ranks each evaluates its chunk of every batch and the sums are all-reduced (every rank gets the result)."""
     model.eval()
-    loss_sum, known, correct, total = 0.0, 0, 0, 0
+    sums = torch.zeros(4, dtype=torch.float64)  # loss over known labels, known, correct, total
     for batch in batches:
         if cancel.is_set():
             return None
+        if ranks is not None and ranks.active:
+            batch = ranks.rows(batch)
+            if not int(batch["labels"].shape[0]):
+                continue
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         targets = batch.pop("labels")
         with autocast:
             logits = logits_of(model(**batch)).float()
         mask = targets != UNKNOWN
         if mask.any():
-            loss_sum += F.cross_entropy(logits[mask], targets[mask], reduction="sum").item()
-        known += int(mask.sum())
-        correct += int((logits.argmax(-1) == targets).sum())
-        total += int(targets.shape[0])
+            sums[0] += F.cross_entropy(logits[mask], targets[mask], reduction="sum").item()
+        sums[1:] += torch.tensor([int(mask.sum()), int((logits.argmax(-1) == targets).sum()), int(targets.shape[0])],
+                                 dtype=torch.float64)
+    if ranks is not None and ranks.active:
+        sums = ranks.sum(sums.to(device)).cpu()
+    loss_sum, known, correct, total = sums.tolist()
     return loss_sum / max(1, known), correct / max(1, total)

@@ -68,3 +68,13 @@ def safetensors_kwargs(location: str) -> dict:
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def readable_config(folder: str | Path) -> None:
+    """Rewrite a save_pretrained config.json with its label names as written (transformers escapes every
+    non-ASCII character: "正面" became "\\u6b63\\u9762", right for a parser, unreadable for a person)."""
+    import json
+
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")

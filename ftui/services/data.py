@@ -8,8 +8,10 @@ from pathlib import Path
 
 from ftui.config import DataOptions, RunConfig
 from ftui.data.inspection import read_examples
+from ftui.data.language import CJK_SHARE
 from ftui.data.split import split_examples
 from ftui.errors import FtuiError, Issue
+from ftui.models.catalog import CJK_HUB_MODEL, suggested_model
 from ftui.runs.store import RunStore
 from ftui.tasks import get_task
 from ftui.vocab import TaskName
@@ -75,8 +77,13 @@ class DataActions:
         examples = read_examples(task_impl, self.store.upload_path(owner, upload_id), data)
         val = self._validation(owner, task_impl, examples, data)
         issues = [*examples.issues, *unseen_labels(examples, val)]
+        suggested = suggested_model(task, examples.summary)
+        if suggested:
+            issues.append(Issue("cjk_text", "warning", {"model": suggested}))
+        elif float(examples.summary.get("cjk_share") or 0) >= CJK_SHARE:  # the multilingual package is missing
+            issues.append(Issue("cjk_text_english_default", "warning", {"model": CJK_HUB_MODEL}))
         return {"upload_id": upload_id, **examples.summary, "issues": [i.to_dict() for i in issues],
-                "ok": not any(i.severity == "error" for i in issues)}
+                "ok": not any(i.severity == "error" for i in issues), "suggested_model": suggested}
 
     def split(self, owner: str | None, task_impl, upload: Path, config: RunConfig):
         """(inputs, labels, train indices, validation indices) of a run's data, as start_run freezes it.

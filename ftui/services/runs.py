@@ -7,6 +7,7 @@ from pathlib import Path
 from ftui.config import RunConfig
 from ftui.data.split import label_names, write_split
 from ftui.engine.jobs import JobManager
+from ftui.engine.launch import gpus_refusal
 from ftui.errors import FtuiError
 from ftui.models import catalog
 from ftui.runs.store import RunStore, read_json, read_status, update_status, write_json_atomic
@@ -33,6 +34,8 @@ class RunActions:
             self.store.check_quota(owner)  # accept_upload checks it for a new file
         upload_id = upload_id or self.data.accept_upload(owner, file)
         config = RunConfig.build(task, model, upload_id, learning_rate, epochs, options)
+        if (problem := gpus_refusal(config.train.gpus, self.jobs.slots)) is not None:
+            raise problem  # before anything is written: no slot could ever train it
         self.resolve_model(owner, task, config.model)  # refused here; the worker finds it again
         upload = self.store.upload_path(owner, upload_id)
         inputs, labels, train_idx, val_idx = self.data.split(owner, task_impl, upload, config)
@@ -83,7 +86,13 @@ class RunActions:
         return snap
 
     def stop_run(self, owner: str | None, run_id: str) -> dict:
-        self.jobs.cancel(self.store.run_dir(owner, run_id))
+        """Ask a run to stop; the model learned so far is kept. A run another process trains (the command line's,
+        or the studio's seen from `ftui stop`) gets the STOP file its worker reads every second."""
+        from ftui.engine.local_backend import STOP_FILE
+
+        run_dir = self.store.run_dir(owner, run_id)
+        if not self.jobs.cancel(run_dir) and read_status(run_dir).get("state") == RunState.RUNNING:
+            (run_dir / STOP_FILE).touch()
         return self.run_status(owner, run_id, since=10**9)
 
     def resume_run(self, owner: str | None, run_id: str, extra_epochs: int = 0) -> str:
@@ -168,8 +177,9 @@ class RunActions:
         return (state or RunState.QUEUED) if self.jobs.is_active(run_dir) or state in ACTIVE_STATES else None
 
     def export_run(self, owner: str | None, run_id: str, format: str = "zip") -> dict:
-        """A download of the tuned model: "zip" (the ecosystem's own format + model card) or "onnx"
-        (ONNX + an automatic parity check against PyTorch on validation inputs)."""
+        """A download of the tuned model: "zip" (the ecosystem's own format + model card), "onnx"
+        (ONNX + an automatic parity check against PyTorch on validation inputs) or "demo" (a Gradio app
+        bundle that runs without ftui: ftui/export_demo.py)."""
         from ftui import export
 
         run_dir = self.store.run_dir(owner, run_id)
@@ -179,4 +189,9 @@ class RunActions:
             return {"format": "zip", "path": str(path), "size_bytes": path.stat().st_size}
         if kind == "onnx":
             return {"format": "onnx", **export.export_onnx(run_dir)}
+        if kind == "demo":
+            from ftui.export_demo import export_demo
+
+            path = export_demo(run_dir)
+            return {"format": "demo", "path": str(path), "size_bytes": path.stat().st_size}
         raise FtuiError("bad_export_format", format=format)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ftui.config import DataOptions, TrainOptions
+from ftui.models.build import readable_config
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Built, HeadSplit
 from ftui.vocab import DEFAULT_CLIP_SECONDS, TaskName
@@ -85,6 +86,7 @@ class AudioTask:
         model.config.id2label = {i: name for i, name in enumerate(labels)}
         model.config.label2id = {name: i for i, name in enumerate(labels)}
         model.save_pretrained(out_dir)
+        readable_config(out_dir)  # label names as written, not \u escapes
         processor.save(out_dir)
         (out_dir / "labels.json").write_text(json.dumps(labels, ensure_ascii=False), encoding="utf-8")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ftui.config import DataOptions, TrainOptions
 from ftui.errors import FtuiError
+from ftui.models.build import readable_config
 from ftui.models.catalog import ModelSource
 from ftui.tasks.base import Built
 from ftui.vocab import TaskName
@@ -109,6 +110,7 @@ class ImageTask:
         model.config.id2label = {i: name for i, name in enumerate(labels)}
         model.config.label2id = {name: i for i, name in enumerate(labels)}
         model.save_pretrained(out_dir)
+        readable_config(out_dir)  # label names as written, not \u escapes
         if processor.hf_processor is not None:
             processor.hf_processor.save_pretrained(out_dir)
         (out_dir / "ftui_preprocessing.json").write_text(json.dumps(preprocessing, indent=2), encoding="utf-8")

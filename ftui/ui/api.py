@@ -22,6 +22,7 @@ import gradio as gr
 from ftui.errors import FtuiError
 from ftui.ui.files import accept, served_file, uploaded_file
 from ftui.messages import describe
+from ftui.ui.lang import lang_of
 from ftui.runs.store import DEFAULT_OWNER
 from ftui.vocab import TaskName, UPLOAD_ID
 
@@ -50,8 +51,8 @@ def base_url(request: gr.Request | None) -> str:
     return f"{scheme}://{host}"
 
 
-def error_message(err: FtuiError) -> str:
-    return describe(err.code, err.detail)
+def error_message(err: FtuiError, lang: str = "en") -> str:
+    return describe(err.code, err.detail, lang)
 
 
 def error_code(text: str) -> str | None:
@@ -61,15 +62,17 @@ def error_code(text: str) -> str | None:
 
 
 @contextlib.contextmanager
-def api_errors():
+def api_errors(request: gr.Request | None = None):
     """FtuiError -> gr.Error(sentence + code); anything else is a bug: log it with its traceback and
-    still answer with one sentence, so the client learns something and the server keeps serving."""
+    still answer with one sentence, so the client learns something and the server keeps serving.
+    The sentence follows the caller's Accept-Language (English or Simplified Chinese); codes never change."""
     try:
         yield
     except gr.Error:
         raise
     except FtuiError as err:
-        raise gr.Error(f"{error_message(err)} (error code: {err.code})", print_exception=False) from err
+        raise gr.Error(f"{error_message(err, lang_of(request))} (error code: {err.code})",
+                       print_exception=False) from err
     except Exception as err:
         log.exception("internal error in an API call")
         raise gr.Error(f"Something went wrong inside ftui ({type(err).__name__}: {err}). "
@@ -106,7 +109,7 @@ class PublicApi:
 
     def list_models(self, task: str = TaskName.TEXT, request: gr.Request = None) -> list[dict]:
         """Backbones offered for `task` ("text"); the one with "default": true is used when unsure."""
-        with api_errors():
+        with api_errors(request):
             return self.services.list_models(task)
 
     def inspect_dataset(self, task: str, file: dict | str, options: dict | None = None,
@@ -115,7 +118,7 @@ class PublicApi:
         Returns its summary, problems ("issues", each with a "message") and an "upload_id" that
         start_run accepts in place of the file.
         options: {"text_column", "label_column", "validation_upload", ...}; {} detects the columns."""
-        with api_errors():
+        with api_errors(request):
             owner = owner_of(request)
             upload_id = self._upload_id(owner, file)
             return self.services.inspect_dataset(owner, task, None, _options(options), upload_id=upload_id)
@@ -125,7 +128,7 @@ class PublicApi:
         """Queue a fine-tuning run and return its id at once. model: a list_models id, a local model
         folder or a hub id; dataset: an uploaded file or an upload_id from inspect_dataset;
         options: {} for defaults, or e.g. {"batch_size": 16, "val_fraction": 0.2, "seed": 42}."""
-        with api_errors():
+        with api_errors(request):
             owner = owner_of(request)
             options = _options(options)
             upload_id = self._upload_id(owner, dataset)
@@ -139,7 +142,7 @@ class PublicApi:
         Returns learning_rate (pass it to start_run), curve [{learning_rate, loss}] (smoothed loss per
         step), suggested (false: the curve said nothing usable and learning_rate is the catalog's),
         catalog_learning_rate, steps, seconds, ended_by ("diverged" | "time" | "steps")."""
-        with api_errors():
+        with api_errors(request):
             owner = owner_of(request)
             upload_id = self._upload_id(owner, dataset)
             return self.services.suggest_learning_rate(owner, task, model, None, _options(options),
@@ -148,24 +151,24 @@ class PublicApi:
     def run_status(self, run_id: str, since: int = 0, request: gr.Request = None) -> dict:
         """State, progress (0..1), ETA, throughput and the metric rows from row `since` on
         (each row has "split": "train" or "validation", "step", "loss"; validation rows "accuracy")."""
-        with api_errors():
+        with api_errors(request):
             return self.services.run_status(owner_of(request), run_id, since=int(since or 0))
 
     def stop_run(self, run_id: str, request: gr.Request = None) -> dict:
         """Ask a run to stop after its current step; the model learned so far is kept."""
-        with api_errors():
+        with api_errors(request):
             return self.services.stop_run(owner_of(request), run_id)
 
     def list_runs(self, request: gr.Request = None) -> list[dict]:
         """The caller's runs, newest first."""
-        with api_errors():
+        with api_errors(request):
             return self.services.list_runs(owner_of(request))
 
     # `input` shadows a builtin, but it is the argument name clients use: predict(run_id, input)
     def predict(self, run_id: str, input: str | dict, request: gr.Request = None) -> dict[str, float]:  # noqa: A002
         """Label -> probability (highest first, top 5) from a finished or stopped run's model.
         input: the text for a text run; an uploaded picture (handle_file(path)) for an image run."""
-        with api_errors():
+        with api_errors(request):
             if isinstance(input, dict) and "path" in input:
                 input = uploaded_file(input)[0]  # only a file Gradio received, never a server path
             # A string is text, never a path to open: an image run refuses it (wrong_input_kind).
@@ -179,7 +182,7 @@ class PublicApi:
         confusion (rows = true, columns = predicted, in `labels` order), n (examples scored),
         unseen_labels {label: count} (labels the run never saw: left out of the metrics), name (for
         evaluation_examples), source, and confusion_png (the matrix as a picture, downloaded)."""
-        with api_errors():
+        with api_errors(request):
             owner = owner_of(request)
             upload_id = None if file in (None, "", {}) else self._upload_id(owner, file)
             result = self.services.evaluate(owner, run_id, upload_id=upload_id)
@@ -194,7 +197,7 @@ class PublicApi:
         """The examples of one confusion-matrix cell (true_label predicted as pred_label) of evaluation
         `eval_name` (the "name" evaluate returned), most confident first: [{index, input (the text or
         the file's name in its ZIP), true, pred, confidence, probabilities}]."""
-        with api_errors():
+        with api_errors(request):
             rows = self.services.evaluation_examples(owner_of(request), run_id, eval_name, true_label, pred_label)
             return [{k: v for k, v in row.items() if k != "path"} for row in rows]  # no server paths
 
@@ -202,7 +205,7 @@ class PublicApi:
         """Classify every input of an unlabelled upload (texts: a table or one text per line; images:
         a ZIP). Returns csv (the predictions, downloaded: input, predicted, confidence, p_<label>...),
         n (inputs classified), skipped [{item, reason, code, message}] and labels."""
-        with api_errors():
+        with api_errors(request):
             owner = owner_of(request)
             result = self.services.predict_batch(owner, run_id, upload_id=self._upload_id(owner, file))
             return {"csv": served_file(result["csv"]), "n": result["n"], "skipped": result["skipped"],
@@ -212,11 +215,12 @@ class PublicApi:
         """The tuned model as a download (file). format "zip": the model in its ecosystem's own format
         plus a model card (README.md). "onnx": a ZIP of the .onnx file, labels, preprocessing files and
         a README, with the parity check against PyTorch (max_abs_diff, mean_abs_diff,
-        same_argmax_fraction, n_checked, parity_ok, tolerance, opset, inputs)."""
-        with api_errors():
+        same_argmax_fraction, n_checked, parity_ok, tolerance, opset, inputs). "demo": a ZIP that runs as a
+        Gradio app without ftui (unzip, pip install -r requirements.txt, python app.py)."""
+        with api_errors(request):
             result = self.services.export_run(owner_of(request), run_id, format)
-            if result["format"] == "zip":
-                return {"format": "zip", "file": served_file(result["path"]), "size_bytes": result["size_bytes"]}
+            if result["format"] in ("zip", "demo"):
+                return {"format": result["format"], "file": served_file(result["path"]), "size_bytes": result["size_bytes"]}
             bundle = Path(result["zip"])
             keep = ("max_abs_diff", "mean_abs_diff", "same_argmax_fraction", "n_checked", "opset", "inputs",
                     "exporter", "parity_ok", "tolerance", "issues")
@@ -226,23 +230,23 @@ class PublicApi:
     def resume_run(self, run_id: str, extra_epochs: int = 0, request: gr.Request = None) -> str:
         """Queue a run again (same id): extra_epochs=0 continues a stopped or interrupted run from its
         last checkpoint; extra_epochs=N trains a finished or stopped run N more epochs."""
-        with api_errors():
+        with api_errors(request):
             return self.services.resume_run(owner_of(request), run_id, extra_epochs=extra_epochs)
 
     def rename_run(self, run_id: str, name: str, request: gr.Request = None) -> dict:
         """Give a run a display name (the id stays); "" clears it. Returns the run's summary."""
-        with api_errors():
+        with api_errors(request):
             return self.services.rename_run(owner_of(request), run_id, name)
 
     def free_run_files(self, run_id: str, kind: str, request: gr.Request = None) -> dict:
         """Give disk back: kind "checkpoints" (the run can then no longer be resumed or trained further;
         its model still predicts) or "exports" (made again on request). Returns freed_bytes, disk_bytes."""
-        with api_errors():
+        with api_errors(request):
             return self.services.free_run_files(owner_of(request), run_id, kind)
 
     def delete_run(self, run_id: str, request: gr.Request = None) -> dict:
         """Remove a run and all its files. A queued or running run is refused: stop it first."""
-        with api_errors():
+        with api_errors(request):
             return self.services.delete_run(owner_of(request), run_id)
 
     def share_run(self, run_id: str, days: float = 7, allow_predict: bool = False, request: gr.Request = None) -> dict:
@@ -250,25 +254,25 @@ class PublicApi:
         allow_predict}. Anyone with the link sees the run's name, task, model, classes, settings, state,
         curves and latest evaluation, and (allow_predict) may try predictions; never files or actions. A new
         link replaces the run's earlier one; it stops working after `days` or unshare_run."""
-        with api_errors():
+        with api_errors(request):
             shared = self.services.share_run(owner_of(request), run_id, days, allow_predict)
             # no "path" key: gradio_client would take the answer for a file to download
             return {"url": base_url(request) + shared.pop("path"), **shared}
 
     def unshare_run(self, run_id: str, request: gr.Request = None) -> dict:
         """Withdraw the run's live link at once (it then answers 404)."""
-        with api_errors():
+        with api_errors(request):
             return self.services.unshare_run(owner_of(request), run_id)
 
     def box_status(self, request: gr.Request = None) -> dict:
         """Admins only: every slot (GPU or CPU share) with the run holding it, its process's memory_mb and
         gpu_memory_mb; the queue in start order; every user's active runs."""
-        with api_errors():
+        with api_errors(request):
             return self.services.box_status(owner_of(request))
 
     def stop_any_run(self, owner: str, run_id: str, request: gr.Request = None) -> dict:
         """Admins only: stop any user's run (or take it out of the queue); its owner keeps the model so far."""
-        with api_errors():
+        with api_errors(request):
             return self.services.stop_any_run(owner_of(request), owner, run_id)
 
     ENDPOINTS = ("list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",

@@ -3,13 +3,14 @@ side by side. No gradio, no torch."""
 from __future__ import annotations
 
 from ftui.errors import FtuiError
-from ftui.ui import render_runs
+from ftui.ui import render, render_runs
 
 NO_COMPARISON = render_runs.config_diff({})  # the settings table's headers, no runs yet
 
 
-def comparison(services, owner: str, selected: list[str]) -> tuple:
-    """(loss figure, accuracy figure, settings table) of the selected runs (unknown ones are left out)."""
+def comparison(services, owner: str, selected: list[str], lang: str = "en") -> tuple:
+    """(loss figure, accuracy figure, steps figure, settings table) of the selected runs (unknown ones are
+    left out)."""
     rows, configs = {}, {}
     for run_id in selected:
         try:
@@ -20,11 +21,11 @@ def comparison(services, owner: str, selected: list[str]) -> tuple:
         title = render_runs.run_title({"run_id": run_id, "name": config.get("name")})
         rows[title], configs[title] = list(snap.get("rows") or []), config
     if not rows:
-        return None, None, NO_COMPARISON
+        return None, None, None, render_runs.config_diff({}, lang)
     losses, accuracy = render_runs.overlay_loss_frame(rows), render_runs.overlay_accuracy_frame(rows)
     return (overlay_figure(losses, "loss", "training loss", lines=True),
-            overlay_figure(accuracy, "accuracy", "validation accuracy", lines=False),
-            render_runs.highlight_differences(render_runs.config_diff(configs)))
+            overlay_figure(accuracy, "accuracy", "validation accuracy", lines=False), steps_figure(rows),
+            render_runs.highlight_differences(render_runs.config_diff(configs, lang)))
 
 
 def overlay_figure(frame, y: str, title: str, lines: bool):
@@ -51,5 +52,34 @@ def overlay_figure(frame, y: str, title: str, lines: bool):
     ax.grid(alpha=0.3)
     if len(frame["run"].unique()):
         ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+# How the steps went, one small chart each: (the frame of one run's rows, its value column).
+STEP_CHARTS = ((render.rate_frame, "learning rate"), (render.grad_norm_frame, "gradient norm"),
+               (render.throughput_frame, "samples/s"))
+
+
+def steps_figure(rows_by_run: dict[str, list[dict]]):
+    """Learning rate, gradient norm and throughput of several runs side by side (the Runs tab's "More
+    charts"); a run keeps its colour (its place in the selection) in every chart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.6, 2.8), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(STEP_CHARTS))
+    for ax, (frame_of, column) in zip(axes, STEP_CHARTS):
+        for i, (run, rows) in enumerate(rows_by_run.items()):
+            points = frame_of(rows).dropna()
+            ax.plot(points["step"], points[column], label=run, color=f"C{i % 10}", linewidth=1.4)
+        ax.set_title(column, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    if rows_by_run:
+        axes[0].legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

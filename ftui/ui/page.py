@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ftui.ui.api import PublicApi, register
+from ftui.ui.lang import L, current_lang, lang_of, language_switch, t
 from ftui.errors import FtuiError
 from ftui.ui.api import owner_of
 from ftui.vocab import ACTIVE_STATES, APP_TITLE
@@ -27,10 +28,9 @@ UI_CONCURRENCY = 2  # UI events that read files or run models; 2 cores are share
 
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"## {TITLE}\nFine-tune a pretrained model on your labelled texts, pictures or sounds: "
-                    "**1 · Data** → **2 · Train** → **3 · Predict** → **4 · Evaluate** (metrics, confusion "
-                    "matrix, whole files); **5 · Runs** compares, renames, resumes, exports and deletes runs. "
-                    "Every step is also an API call (see *Use via API* at the bottom).", elem_id="header")
+        with gr.Row(equal_height=False):
+            gr.Markdown(L("page.header"), elem_id="header")
+            switch = language_switch()  # English / 中文; the browser's language until one is picked
         # Page level, not inside a tab: components of an unselected tab are not mounted in the browser,
         # so a BrowserState there is not read on reload and a Timer there never ticks.
         current_run = gr.BrowserState(None, storage_key="ftui-current-run", secret=browser_secret(services))
@@ -52,6 +52,7 @@ def build_app(services: Services) -> gr.Blocks:
         demo.load(train.restore, [train.current_run], train.restore_outputs, api_visibility="private")
         demo.load(predict.refresh, [train.current_run], predict.refresh_outputs, api_visibility="private")
         demo.load(signed_in, None, [who], api_visibility="private")
+        demo.load(current_lang, None, [switch], api_visibility="private")
         demo.load(show_to_admins(services), None, [box_tab], api_visibility="private")
         demo.load(landing_tab(services), [train.current_run], [tabs], api_visibility="private")
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)
@@ -80,4 +81,4 @@ def landing_tab(services: Services):
 def signed_in(request: gr.Request) -> str:
     """demo.load: [] -> [who]. Who owns what this page shows, when sign-in is on."""
     user = getattr(request, "username", None)
-    return f"Signed in as **{user}** · [sign out](/logout)" if user else ""
+    return t("page.signed_in", lang_of(request), user=user) if user else ""

@@ -10,6 +10,8 @@ import math
 
 import pandas as pd
 
+from ftui.i18n import recipe_zh, t
+from ftui.messages import MESSAGES, describe
 from ftui.ui import verdict
 
 from ftui.vocab import ACTIVE_STATES, DONE_STATES, RunState  # noqa: F401 - the tabs read them here
@@ -37,24 +39,41 @@ def loss_frame(rows: list[dict]) -> pd.DataFrame:
         {"step": "int64", "loss": "float64", "series": "string"})
 
 
-def validation_frame(rows: list[dict]) -> pd.DataFrame:
+def validation_frame(rows: list[dict], lang: str = "en") -> pd.DataFrame:
     """Validation loss and accuracy per evaluation, long format for LinePlot(x="step", y="value", color="metric")."""
     evals = [r for r in rows if r.get("split") == "validation"]
     first = _first_step(evals)
-    points = [{"step": first, "value": math.nan, "metric": name} for name in VALIDATION_SERIES]
+    names = VALIDATION_SERIES if lang == "en" else (t("series.val_loss", lang), t("series.val_accuracy", lang))
+    points = [{"step": first, "value": math.nan, "metric": name} for name in names]
     for r in evals:
-        points.append({"step": r["step"], "value": _num(r.get("loss")), "metric": VALIDATION_SERIES[0]})
-        points.append({"step": r["step"], "value": _num(r.get("accuracy")), "metric": VALIDATION_SERIES[1]})
+        points.append({"step": r["step"], "value": _num(r.get("loss")), "metric": names[0]})
+        points.append({"step": r["step"], "value": _num(r.get("accuracy")), "metric": names[1]})
     return pd.DataFrame(points, columns=["step", "value", "metric"]).astype(
         {"step": "int64", "value": "float64", "metric": "string"})
 
 
 def rate_frame(rows: list[dict]) -> pd.DataFrame:
     """The body's learning rate at each logged step (the schedule as it ran; 0 at the head-first fit)."""
+    return _train_series(rows, "learning_rate", "learning rate")
+
+
+def grad_norm_frame(rows: list[dict]) -> pd.DataFrame:
+    """The mean gradient norm before clipping (at 1.0) over each logging window: spikes show instability."""
+    return _train_series(rows, "grad_norm", "gradient norm")
+
+
+def throughput_frame(rows: list[dict]) -> pd.DataFrame:
+    """Training examples per second over each logging window (evaluation excluded)."""
+    return _train_series(rows, "samples_per_second", "samples/s")
+
+
+def _train_series(rows: list[dict], field: str, column: str) -> pd.DataFrame:
+    """One fine-tuning quantity per logged step for a small LinePlot(x="step", y=column). The head-first
+    fit's row (step 0) is left out: its rate is 0 and its speed is of a different job (frozen features)."""
     train = [r for r in rows if r.get("split") == "train" and r.get("stage") != "head"]
-    placeholder = {"step": _first_step(train), "learning rate": math.nan}  # see loss_frame
-    points = [{"step": r["step"], "learning rate": _num(r.get("learning_rate"))} for r in train]
-    return pd.DataFrame([placeholder, *points], columns=["step", "learning rate"]).astype({"step": "int64", "learning rate": "float64"})
+    placeholder = {"step": _first_step(train), column: math.nan}  # see loss_frame
+    points = [{"step": r["step"], column: _num(r.get(field))} for r in train]
+    return pd.DataFrame([placeholder, *points], columns=["step", column]).astype({"step": "int64", column: "float64"})
 
 
 def y_limits(frame: pd.DataFrame, column: str, floor: float = 0.0) -> list[float]:
@@ -73,62 +92,67 @@ def _num(value) -> float:
 
 
 # -- run progress --------------------------------------------------------------------------
-def format_duration(seconds) -> str:
+def format_duration(seconds, lang: str = "en") -> str:
     """12 -> '12 s', 95 -> '1 min 35 s', 4000 -> '1 h 6 min'; None -> '—'."""
     if seconds is None or not math.isfinite(float(seconds)) or seconds < 0:
         return "—"
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return t("dur.s", lang, s=seconds)
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+        return t("dur.min_s", lang, m=minutes, s=seconds) if seconds else t("dur.min", lang, m=minutes)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return t("dur.h_min", lang, h=hours, m=minutes)
 
 
-def progress_html(snap: dict | None) -> str:
+def progress_html(snap: dict | None, lang: str = "en") -> str:
     """A progress bar with step, epoch, throughput and ETA for a run_status snapshot."""
     if not snap:
-        return '<div class="ftui-progress ftui-idle">No run yet: prepare data, then press Train.</div>'
+        return f'<div class="ftui-progress ftui-idle">{t("live.no_run", lang)}</div>'
     state = snap.get("state") or "unknown"
     progress = min(max(float(snap.get("progress") or 0.0), 0.0), 1.0)
     if state == RunState.FINISHED:
         progress = 1.0
     facts = []
     if snap.get("total_steps"):
-        facts.append(f"step {snap.get('step') or 0} / {snap['total_steps']}")
+        facts.append(t("live.step_of", lang, step=snap.get('step') or 0, total=snap['total_steps']))
     if snap.get("epoch") is not None:
-        facts.append(f"epoch {float(snap['epoch']):.2f}")
+        facts.append(t("live.epoch", lang, epoch=float(snap['epoch'])))
     if snap.get("samples_per_second"):
-        facts.append(f"{float(snap['samples_per_second']):.1f} examples/s")
+        facts.append(t("live.speed", lang, speed=float(snap['samples_per_second'])))
     if state in ACTIVE_STATES and snap.get("eta_s") is not None:
-        facts.append(f"about {format_duration(snap['eta_s'])} left")
+        facts.append(t("live.left", lang, time=format_duration(snap['eta_s'], lang)))
     elif snap.get("elapsed_s") is not None:
-        facts.append(f"took {format_duration(snap['elapsed_s'])}" if state not in ACTIVE_STATES
-                     else f"{format_duration(snap['elapsed_s'])} so far")
+        facts.append(t("live.took" if state not in ACTIVE_STATES else "live.so_far", lang,
+                       time=format_duration(snap['elapsed_s'], lang)))
     if state == RunState.RUNNING and snap.get("stage") == "features" and snap.get("stage_total"):
-        facts.insert(0, f"head first: the frozen backbone reads every example "
-                        f"({snap.get('stage_done') or 0} / {snap['stage_total']})")
-    text = " · ".join(facts) or html.escape(state)
+        facts.insert(0, t("live.features", lang, done=snap.get('stage_done') or 0, total=snap['stage_total']))
+    text = " · ".join(facts) or state_name(state, lang)
     return (f'<div class="ftui-progress ftui-{html.escape(state)}" role="progressbar" '
             f'aria-valuemin="0" aria-valuemax="100" aria-valuenow="{progress * 100:.0f}">'
             f'<div class="ftui-bar"><div class="ftui-fill" style="width:{progress * 100:.1f}%"></div></div>'
             f'<div class="ftui-progress-text"><b>{progress * 100:.0f}%</b> · {html.escape(text)}</div></div>')
 
 
-def queue_text(place: dict | None) -> str:
+def state_name(state, lang: str = "en") -> str:
+    """A run state as the page says it ("finished" / "已完成")."""
+    return t(f"state.{state}", lang) if lang != "en" and state else str(state)
+
+
+def queue_text(place: dict | None, lang: str = "en") -> str:
     """"next in line", "3rd in line of 5, starts in about 4 min" (the scheduler's estimate, when it has one)."""
     if not place or not place.get("position"):
         return ""
     position = int(place["position"])
-    text = "next in line" if position == 1 else f"{_ordinal(position)} in line"
+    nth = _ordinal(position) if lang == "en" else position
+    text = t("queue.next", lang) if position == 1 else t("queue.nth", lang, nth=nth)
     if place.get("of", 0) > 1:
-        text += f" of {place['of']}"
+        text += t("queue.of", lang, of=place['of'])
     start = place.get("estimated_start_s")
     if isinstance(start, (int, float)):
-        text += ", starts in about " + format_duration(max(1, round(start / 60)) * 60) if start >= 30 \
-            else ", starts in a moment"
+        text += t("queue.starts", lang, time=format_duration(max(1, round(start / 60)) * 60, lang)) if start >= 30 \
+            else t("queue.moment", lang)
     return text
 
 
@@ -137,42 +161,42 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def state_markdown(snap: dict | None) -> str:
+def state_markdown(snap: dict | None, lang: str = "en") -> str:
     """One line saying what the run is doing, or why it ended."""
     if not snap:
         return ""
-    run = f"Run `{snap.get('run_id', '?')}`"
+    run = t("run.run", lang, run_id=snap.get('run_id', '?'))
     state = snap.get("state")
     best = snap.get("best_accuracy")
-    measured = verdict.accuracy_sentence(best, snap.get("n_validation"), len(snap.get("labels") or []))
-    best_text = f" Best validation accuracy: {measured}." if measured else (
-        f" Best validation accuracy: **{best * 100:.1f}%**." if isinstance(best, (int, float)) else "")
+    measured = verdict.accuracy_sentence(best, snap.get("n_validation"), len(snap.get("labels") or []), lang=lang)
+    best_text = t("run.best", lang, measured=measured) if measured else (
+        t("run.best_plain", lang, percent=best * 100) if isinstance(best, (int, float)) else "")
     if state == RunState.QUEUED:
-        place = queue_text(snap.get("queue"))
-        return f"{run} is waiting for a free training slot" + (f": {place}." if place else ".")
+        place = queue_text(snap.get("queue"), lang)
+        return t("run.waiting_place", lang, run=run, place=place) if place else t("run.waiting", lang, run=run)
     if state == RunState.RUNNING:
-        ready = " The model so far can already predict (Predict tab)." if snap.get("saved_model") else ""
-        return f"{run} is training.{best_text}{ready}"
-    saved = saved_model_text(snap)
+        ready = t("run.ready_so_far", lang) if snap.get("saved_model") else ""
+        return t("run.training", lang, run=run, best=best_text, ready=ready)
+    saved = saved_model_text(snap, lang)
     if state == RunState.FINISHED:
-        early = " It stopped early: validation accuracy had stopped improving." if snap.get("stopped_early") else ""
+        early = t("run.early", lang) if snap.get("stopped_early") else ""
         hint = verdict.next_step(best, snap.get("n_validation") or 0, snap.get("n_train") or 0,
                                  len(snap.get("labels") or []), str(snap.get("recipe") or "").startswith("head only"),
-                                 int(snap.get("epochs") or 0), bool(snap.get("stopped_early")))
-        return f"{run} finished.{early}{best_text}{saved} Try it on the Predict tab." + (f" {hint}" if hint else "")
+                                 int(snap.get("epochs") or 0), bool(snap.get("stopped_early")), lang=lang)
+        return t("run.finished", lang, run=run, early=early, best=best_text, saved=saved) + (f" {hint}" if hint else "")
     if state == RunState.STOPPED:
-        return f"{run} was stopped; the model learned so far was kept.{best_text}{saved} It can be resumed (Runs tab)."
+        return t("run.stopped", lang, run=run, best=best_text, saved=saved)
     if state == RunState.INTERRUPTED:
-        return (f"{run} was interrupted because the app stopped while it was training; "
-                "resume it from its last checkpoint on the Runs tab.")
+        return t("run.interrupted", lang, run=run)
     if state in (RunState.FAILED, RunState.DAMAGED):
         error = snap.get("error") or {}
-        what = "stopped with an error" if state == RunState.FAILED else "is damaged"
-        return f"{run} {what}: {error.get('message') or error.get('code') or 'unknown error'}"
-    return f"{run}: {state}"
+        message = (describe(error["code"], error.get("detail") or {}, lang) if lang != "en" and error.get("code") in MESSAGES
+                   else error.get('message') or error.get('code') or t("run.unknown_error", lang))
+        return t("run.failed" if state == RunState.FAILED else "run.damaged", lang, run=run, message=message)
+    return t("run.other", lang, run=run, state=state_name(state, lang))
 
 
-def recipe_markdown(snap: dict | None, settings: dict | None = None) -> str:
+def recipe_markdown(snap: dict | None, settings: dict | None = None, lang: str = "en") -> str:
     """What the followed run trains on and with (its own settings: the form above is for the next run), the
     recipe it decided (data-aware defaults) and its pre-flight measurement, one line each."""
     if not snap:
@@ -180,19 +204,20 @@ def recipe_markdown(snap: dict | None, settings: dict | None = None) -> str:
     lines = []
     if settings:
         model = str(settings.get("model") or "?").replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-        parts = [f"**{html.escape(str(settings.get('data_name') or 'its data'))}**", html.escape(model),
-                 f"learning rate {settings.get('learning_rate'):g}" if isinstance(settings.get("learning_rate"), (int, float)) else "",
-                 f"{settings.get('epochs')} epochs" if settings.get("epochs") else ""]
-        lines.append("**This run:** " + " · ".join(p for p in parts if p))
+        parts = [f"**{html.escape(str(settings.get('data_name') or t('recipe.its_data', lang)))}**", html.escape(model),
+                 t("recipe.lr", lang, lr=settings["learning_rate"]) if isinstance(settings.get("learning_rate"), (int, float)) else "",
+                 t("recipe.epochs", lang, epochs=settings["epochs"]) if settings.get("epochs") else ""]
+        lines.append(t("recipe.this_run", lang, parts=" · ".join(p for p in parts if p)))
     if snap.get("recipe"):
-        lines.append(f"**Recipe:** {html.escape(str(snap['recipe']))}")
+        recipe = str(snap["recipe"]) if lang == "en" else recipe_zh(str(snap["recipe"]))
+        lines.append(t("recipe.recipe", lang, recipe=html.escape(recipe)))
     pre = snap.get("preflight")
     if isinstance(pre, dict) and pre.get("seconds_per_step") is not None:
         memory = pre.get("peak_memory_mb")
-        memory_text = f" · peak memory {memory / 1024:.1f} GB" if isinstance(memory, (int, float)) else ""
-        lines.append(f"**Pre-flight:** {pre['seconds_per_step']:.2f} s a step at batch {pre.get('batch_size')} on the "
-                     f"{'GPU' if pre.get('device') == 'cuda' else 'CPU'}{memory_text} · about "
-                     f"{format_duration(pre.get('eta_s'))} of fine-tuning")
+        memory_text = t("recipe.memory", lang, gb=memory / 1024) if isinstance(memory, (int, float)) else ""
+        lines.append(t("recipe.preflight", lang, seconds=pre['seconds_per_step'], batch=pre.get('batch_size'),
+                       device='GPU' if pre.get('device') == 'cuda' else 'CPU', memory=memory_text,
+                       time=format_duration(pre.get('eta_s'), lang)))
     return "  \n".join(lines)
 
 
@@ -204,28 +229,22 @@ def lr_curve_frame(curve: list[dict] | None) -> pd.DataFrame:
         {"log10 learning rate": "float64", "loss": "float64"})
 
 
-def lr_test_markdown(result: dict) -> str:
+def lr_test_markdown(result: dict, lang: str = "en") -> str:
     """What a learning-rate test found, in one sentence."""
     rate = result.get("learning_rate")
-    seconds = f"{result.get('steps', 0)} steps, {format_duration(result.get('seconds'))}"
-    if result.get("suggested"):
-        return (f"Suggested learning rate **{rate:.2g}**: a thirtieth of the rate where the loss blew up "
-                f"({seconds}). It is in the field above; Train uses it.")
-    return (f"The test could not read a rate from this curve ({seconds}); the model's usual rate "
-            f"**{rate:.2g}** is in the field above.")
+    seconds = t("lr.steps", lang, steps=result.get('steps', 0), time=format_duration(result.get('seconds'), lang))
+    return t("lr.suggested" if result.get("suggested") else "lr.no_rate", lang, rate=rate, seconds=seconds)
 
 
-def saved_model_text(snap: dict) -> str:
+def saved_model_text(snap: dict, lang: str = "en") -> str:
     """' The saved model is from epoch 2 (step 40), the best evaluation.' — which weights model/ holds."""
     if snap.get("saved_model") == "last":
-        if snap.get("n_validation"):
-            return " The saved model is the last one: the run stopped before its first evaluation."
-        return " The saved model is the last one (there was no validation data to pick the best)."
+        return t("saved.last_early" if snap.get("n_validation") else "saved.last_no_val", lang)
     epoch = snap.get("best_epoch")
     if snap.get("saved_model") == "best" and snap.get("best_step") == 0:
-        return " The saved model is the head fitted on the frozen backbone (fine-tuning did not beat it)."
+        return t("saved.head", lang)
     if snap.get("saved_model") == "best" and isinstance(epoch, (int, float)):
-        return f" The saved model is the best one, from epoch {epoch:g} (step {snap.get('best_step')})."
+        return t("saved.best", lang, epoch=epoch, step=snap.get('best_step'))
     return ""
 
 
@@ -243,11 +262,11 @@ def model_label(model: dict) -> str:
 
 
 # -- runs ------------------------------------------------------------------------------------
-def run_label(run: dict) -> str:
+def run_label(run: dict, lang: str = "en") -> str:
     """How one run reads in a dropdown: id · model · state · accuracy."""
-    parts = [run.get("run_id", "?"), _short_model(run.get("model")), run.get("state") or "?"]
+    parts = [run.get("run_id", "?"), _short_model(run.get("model")), state_name(run.get("state"), lang) or "?"]
     if isinstance(run.get("best_accuracy"), (int, float)):
-        parts.append(f"{run['best_accuracy'] * 100:.1f}% accuracy")
+        parts.append(t("run.accuracy", lang, percent=run['best_accuracy'] * 100))
     if run.get("data_name"):
         parts.append(str(run["data_name"]))
     return " · ".join(parts)
@@ -258,8 +277,8 @@ def _short_model(model) -> str:
     return model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] if "/" in model else model
 
 
-def predict_choices(runs: list[dict]) -> list[tuple[str, str]]:
+def predict_choices(runs: list[dict], lang: str = "en") -> list[tuple[str, str]]:
     """(label, run_id) for runs that have a model to predict with, newest first (list_runs order): ended
     runs, and running ones whose head-first stage already saved a model."""
-    return [(run_label(r), r["run_id"]) for r in runs
+    return [(run_label(r, lang), r["run_id"]) for r in runs
             if r.get("state") in DONE_STATES or (r.get("state") == RunState.RUNNING and r.get("saved_model"))]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ftui.messages import count
+from ftui.i18n import t
+from ftui.messages import MESSAGES, describe
 from ftui.vocab import TaskName
 
 
@@ -23,78 +24,78 @@ def preview_frame(preview: list[dict] | None) -> pd.DataFrame:
     return pd.DataFrame(preview or [])
 
 
-def skipped_frame(skipped: list[dict] | None) -> pd.DataFrame:
+def skipped_frame(skipped: list[dict] | None, lang: str = "en") -> pd.DataFrame:
     """Files of an image upload that were left out, and why (for the table under the summary)."""
-    rows = [{"skipped file": s.get("file"), "why": s.get("message") or s.get("reason")} for s in skipped or []]
-    return pd.DataFrame(rows, columns=["skipped file", "why"])
+    file_col, why_col = t("data.col_skipped", lang), t("data.col_why", lang)
+    rows = [{file_col: s.get("file"), why_col: issue_message(s, lang) if s.get("code") and lang != "en"
+             else s.get("message") or s.get("reason")} for s in skipped or []]
+    return pd.DataFrame(rows, columns=[file_col, why_col])
 
 
-def issues_markdown(issues: list[dict] | None) -> str:
+def issues_markdown(issues: list[dict] | None, lang: str = "en") -> str:
     """Problems first (they block training), then warnings, each as one plain sentence."""
     issues = issues or []
     errors = [i for i in issues if i.get("severity") == "error"]
     warnings = [i for i in issues if i.get("severity") != "error"]
     lines = []
     if errors:
-        lines.append("**Must be fixed before training:**")
-        lines += [f"- **Error:** {_message(i)}" for i in errors]
+        lines.append(t("data.must_fix", lang))
+        lines += [t("data.error", lang, message=issue_message(i, lang)) for i in errors]
     if warnings:
-        lines.append("**Worth a look:**")
-        lines += [f"- **Note:** {_message(i)}" for i in warnings]
+        lines.append(t("data.worth_a_look", lang))
+        lines += [t("data.note", lang, message=issue_message(i, lang)) for i in warnings]
     return "\n".join(lines)
 
 
-def _message(issue: dict) -> str:
+def issue_message(issue: dict, lang: str = "en") -> str:
+    """An issue's sentence: English as the reader wrote it; another language from its code and detail."""
+    if lang != "en" and issue.get("code") in MESSAGES:
+        return describe(issue["code"], issue.get("detail") or {}, lang)
     return issue.get("message") or issue.get("code", "unknown problem").replace("_", " ")
 
 
-def summary_markdown(summary: dict | None) -> str:
+def summary_markdown(summary: dict | None, lang: str = "en") -> str:
     """'**spam.csv**: 200 examples in 2 classes; text column `text`, label column `label`.'"""
     if not summary:
-        return "Upload a labelled table (texts) or a ZIP of class folders (images or sounds), or use an example."
-    name = summary.get("file") or "your file"
+        return t("data.summary_empty", lang)
+    name = summary.get("file") or t("data.your_file", lang)
     n = summary.get("n_examples", 0)
     k = len(summary.get("class_counts") or {})
-    if summary.get("kind") == "images":
-        line = f"**{name}**: {count(n, 'picture')} in {count(k, 'class')}"
+    if summary.get("kind") in ("images", TaskName.AUDIO):
+        pictures = summary.get("kind") == "images"
+        line = t("data.pictures" if pictures else "data.clips", lang, name=name, n=n, k=k)
         if summary.get("n_validation"):
-            line += f", plus {summary['n_validation']} validation pictures from its own `val/` folder"
+            line += t("data.val_pictures" if pictures else "data.val_clips", lang, n=summary["n_validation"])
         sizes = summary.get("image_sizes") or {}
-        if sizes.get("width"):
-            line += (f"; sizes from {sizes['width']['min']}×{sizes['height']['min']} to "
-                     f"{sizes['width']['max']}×{sizes['height']['max']} px")
+        if pictures and sizes.get("width"):
+            line += t("data.sizes", lang, w0=sizes["width"]["min"], h0=sizes["height"]["min"],
+                      w1=sizes["width"]["max"], h1=sizes["height"]["max"])
+        if not pictures:
+            line += audio_details(summary, lang)
         if summary.get("n_skipped"):
-            line += f"; {count(summary['n_skipped'], 'file')} skipped (listed below)"
-        line += "."
-    elif summary.get("kind") == TaskName.AUDIO:
-        line = f"**{name}**: {count(n, 'clip')} in {count(k, 'class')}"
-        if summary.get("n_validation"):
-            line += f", plus {summary['n_validation']} validation clips from its own `val/` folder"
-        line += audio_details(summary)
-        if summary.get("n_skipped"):
-            line += f"; {count(summary['n_skipped'], 'file')} skipped (listed below)"
-        line += "."
+            line += t("data.skipped", lang, n=summary["n_skipped"])
+        line += t("data.end", lang)
     else:
-        line = (f"**{name}**: {n} examples in {k} classes; text column `{summary.get('text_column')}`, "
-                f"label column `{summary.get('label_column')}`.")
-    if summary.get("ok", True):
-        return line + " Ready to train."
-    return line + " Fix the problems below before training."
+        line = t("data.texts", lang, name=name, n=n, k=k, text=summary.get("text_column"),
+                 label=summary.get("label_column"))
+    return line + t("data.ready" if summary.get("ok", True) else "data.fix", lang)
 
 
-def audio_details(summary: dict) -> str:
+def audio_details(summary: dict, lang: str = "en") -> str:
     """'; 0.2-1.2 s long (median 0.5 s, 57 s in all); 8,000 Hz; mono; WAV'."""
     parts = []
     d = summary.get("durations") or {}
     if d.get("max") is not None:
-        parts.append(f"{d['min']:g}–{d['max']:g} s long (median {d['median']:g} s, {d['total']:,.0f} s in all)")
+        parts.append(t("data.durations", lang, min=d["min"], max=d["max"], median=d["median"], total=d["total"]))
     rates = summary.get("sample_rates") or {}
     if rates:
         parts.append(", ".join(f"{int(r):,} Hz" + (f" ×{c}" if len(rates) > 1 else "") for r, c in rates.items()))
     channels = summary.get("channels") or {}
     if channels:
-        parts.append(" / ".join({"1": "mono", "2": "stereo"}.get(str(c), f"{c} channels") for c in channels))
+        names = {"1": t("data.mono", lang), "2": t("data.stereo", lang)}
+        parts.append(" / ".join(names.get(str(c)) or t("data.channels", lang, n=c) for c in channels))
     formats = summary.get("formats") or {}
     if formats:
         parts.append(", ".join(formats))
-    return "; " + "; ".join(parts) if parts else ""
+    sep = "；" if lang == "zh-CN" else "; "
+    return sep + sep.join(parts) if parts else ""

@@ -10,9 +10,9 @@ import time
 
 import pandas as pd
 
-from ftui.messages import count
 from ftui.ui import verdict
-from ftui.ui.render import ACTIVE_STATES, DONE_STATES, _num, _short_model, format_duration, queue_text
+from ftui.i18n import columns
+from ftui.ui.render import ACTIVE_STATES, DONE_STATES, _num, _short_model, format_duration, queue_text, state_name, t
 
 DIFFERS = "≠"  # the marker in the config table's "differs" column
 CONFIG_KEYS_FIRST = ("name", "task", "model", "upload", "learning_rate", "epochs")
@@ -40,21 +40,21 @@ def percent(value) -> str:
     return f"{value * 100:.1f}%" if isinstance(value, (int, float)) and math.isfinite(value) else ""
 
 
-def runs_table(runs: list[dict], now: float | None = None) -> pd.DataFrame:
+def runs_table(runs: list[dict], now: float | None = None, lang: str = "en") -> pd.DataFrame:
     """One row per run summary (list_runs order: newest first)."""
     rows = []
     for r in runs:
-        rows.append([r.get("run_id"), r.get("name") or "", r.get("task") or "", _short_model(r.get("model")),
-                     r.get("data_name") or "", _lr(r.get("learning_rate")), r.get("epochs"),
-                     r.get("batch_size") or "auto", percent(r.get("best_accuracy")), _state(r),
-                     format_duration(duration_s(r, now)) if duration_s(r, now) is not None else "",
+        rows.append([r.get("run_id"), r.get("name") or "", t(f"task.{r.get('task')}", lang) if r.get("task") else "",
+                     _short_model(r.get("model")), r.get("data_name") or "", _lr(r.get("learning_rate")), r.get("epochs"),
+                     r.get("batch_size") or t("train.auto", lang), percent(r.get("best_accuracy")), _state(r, lang),
+                     format_duration(duration_s(r, now), lang) if duration_s(r, now) is not None else "",
                      size_text(r.get("disk_bytes")) if r.get("disk_bytes") else ""])
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    return pd.DataFrame(rows, columns=RUN_COLUMNS if lang == "en" else [t(f"col.{c}", lang) for c in RUN_COLUMNS])
 
 
-def _state(run: dict) -> str:
-    place = queue_text(run.get("queue"))
-    return f"{run.get('state')} ({place})" if place else run.get("state") or ""
+def _state(run: dict, lang: str = "en") -> str:
+    place, state = queue_text(run.get("queue"), lang), state_name(run.get("state"), lang)
+    return f"{state} ({place})" if place else state or ""
 
 
 def _lr(value) -> str:
@@ -68,13 +68,13 @@ def run_title(run: dict) -> str:
     return f"{name} ({run.get('run_id')})" if name else str(run.get("run_id"))
 
 
-def run_choices(runs: list[dict], done_only: bool = False) -> list[tuple[str, str]]:
+def run_choices(runs: list[dict], done_only: bool = False, lang: str = "en") -> list[tuple[str, str]]:
     """(label, run_id) for dropdowns: 'name (id) · model · state · 93.1%'."""
     out = []
     for r in runs:
         if done_only and r.get("state") not in DONE_STATES:
             continue
-        parts = [run_title(r), _short_model(r.get("model")), r.get("state") or "?"]
+        parts = [run_title(r), _short_model(r.get("model")), state_name(r.get("state"), lang) or "?"]
         if percent(r.get("best_accuracy")):
             parts.append(percent(r.get("best_accuracy")))
         out.append((" · ".join(parts), r["run_id"]))
@@ -129,7 +129,7 @@ def _shown(value) -> str:
     return str(value)
 
 
-def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
+def config_diff(configs: dict[str, dict], lang: str = "en") -> pd.DataFrame:
     """Settings as rows, one column per run (title -> config.json), and a "differs" column marked
     DIFFERS where the runs disagree. The main settings come first, then data.*, then train.*."""
     flats = {title: flatten_config(c) for title, c in configs.items()}
@@ -140,7 +140,7 @@ def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
     for key in keys:
         values = [_shown(f.get(key)) for f in flats.values()]
         rows.append([key, *values, DIFFERS if len(set(values)) > 1 else ""])
-    return pd.DataFrame(rows, columns=["setting", *flats.keys(), "differs"])
+    return pd.DataFrame(rows, columns=[*columns(["setting"], lang), *flats.keys(), *columns(["differs"], lang)])
 
 
 def differing_rows(frame: pd.DataFrame) -> list[int]:
@@ -178,50 +178,47 @@ def size_text(n_bytes) -> str:
     return ""
 
 
-def onnx_sentence(result: dict) -> str:
+def onnx_sentence(result: dict, lang: str = "en") -> str:
     """'ONNX parity: max |Δlogit| 3e-06 over 32 validation inputs, same top label 100%.'"""
     diff, n, same = result.get("max_abs_diff"), result.get("n_checked"), result.get("same_argmax_fraction")
-    text = (f"max |Δlogit| {_num(diff):.1g} over {n} validation inputs, "
-            f"same top label {percent(same) or '?'}")
-    if result.get("parity_ok") is False:
-        return f"**Warning:** the ONNX file does not match the PyTorch model closely: {text}."
-    return f"ONNX parity: {text}."
+    text = t("onnx.facts", lang, diff=_num(diff), n=n, same=percent(same) or '?')
+    return t("onnx.mismatch" if result.get("parity_ok") is False else "onnx.parity", lang, text=text)
 
 
 # -- evaluation ------------------------------------------------------------------------------
 CONFUSION_CORNER = "true ↓ / predicted →"
 
 
-def evaluation_markdown(result: dict | None) -> str:
+def evaluation_markdown(result: dict | None, lang: str = "en") -> str:
     """Headline numbers of one evaluation, and what was left out."""
     if not result:
-        return "No evaluation yet: evaluate the run on its validation split or on a labelled file."
-    source = "its validation split" if result.get("source") == "validation" else f"**{result.get('source')}**"
+        return t("eval.none", lang)
+    source = t("eval.its_validation", lang) if result.get("source") == "validation" else f"**{result.get('source')}**"
     supports = [c.get("support") or 0 for c in result.get("per_class") or []]
     majority = max(supports) / sum(supports) if sum(supports) else None
     measured = verdict.accuracy_sentence(result.get("accuracy"), result.get("n") or 0, len(result.get("labels") or []),
-                                         majority)
-    line = (f"On {source}: accuracy {measured or percent(result.get('accuracy'))}, "
-            f"macro-F1 **{percent(result.get('macro_f1'))}**, weighted F1 {percent(result.get('weighted_f1'))}.")
+                                         majority, lang=lang)
+    line = t("eval.line", lang, source=source, accuracy=measured or percent(result.get('accuracy')),
+             macro=percent(result.get('macro_f1')), weighted=percent(result.get('weighted_f1')))
     unseen = result.get("unseen_labels") or {}
     if unseen:
         listed = ", ".join(f"`{k}` ({v})" for k, v in unseen.items())
-        line += f" Left out: labels the run never learned: {listed}."
-    return line + " Click a cell of the matrix to see its examples."
+        line += t("eval.left_out", lang, listed=listed)
+    return line + t("eval.click_cell", lang)
 
 
-def per_class_frame(per_class: list[dict] | None) -> pd.DataFrame:
+def per_class_frame(per_class: list[dict] | None, lang: str = "en") -> pd.DataFrame:
     rows = [[c.get("label"), round(_num(c.get("precision")), 3), round(_num(c.get("recall")), 3),
              round(_num(c.get("f1")), 3), c.get("support")] for c in per_class or []]
-    return pd.DataFrame(rows, columns=["label", "precision", "recall", "F1", "support"])
+    return pd.DataFrame(rows, columns=columns(["label", "precision", "recall", "F1", "support"], lang))
 
 
-def confusion_frame(confusion: list[list[int]] | None, labels: list[str] | None) -> pd.DataFrame:
+def confusion_frame(confusion: list[list[int]] | None, labels: list[str] | None, lang: str = "en") -> pd.DataFrame:
     """Rows = true label, columns = predicted label; the first column names the true label."""
     labels = [str(x) for x in labels or []]
     rows = [[label, *[int(v) for v in (confusion[i] if confusion and i < len(confusion) else [])]]
             for i, label in enumerate(labels)]
-    return pd.DataFrame(rows, columns=[CONFUSION_CORNER, *labels])
+    return pd.DataFrame(rows, columns=[*columns([CONFUSION_CORNER], lang), *labels])
 
 
 def confusion_styles(frame: pd.DataFrame) -> list[list[str]]:
@@ -251,12 +248,12 @@ def cell_of(index, labels: list[str] | None) -> tuple[str, str] | None:
     return labels[row], labels[col - 1]
 
 
-def cell_markdown(true: str, pred: str, n: int, shown: int) -> str:
-    kind = "correctly predicted" if true == pred else f"predicted as **{pred}**"
-    more = f" (the {shown} most confident shown)" if shown < n else ""
+def cell_markdown(true: str, pred: str, n: int, shown: int, lang: str = "en") -> str:
+    kind = t("eval.correct", lang) if true == pred else t("eval.predicted_as", lang, pred=pred)
+    more = t("eval.most_confident", lang, shown=shown) if shown < n else ""
     if not n:
-        return f"No **{true}** example was {kind}."
-    return f"{n} **{true}** {'example was' if n == 1 else 'examples were'} {kind}{more}."
+        return t("eval.no_example", lang, true=true, kind=kind)
+    return t("eval.one_example" if n == 1 else "eval.examples", lang, n=n, true=true, kind=kind, more=more)
 
 
 def top_probabilities(probabilities: dict | None, k: int = 3) -> str:
@@ -264,34 +261,35 @@ def top_probabilities(probabilities: dict | None, k: int = 3) -> str:
     return ", ".join(f"{label} {p * 100:.1f}%" for label, p in items)
 
 
-def examples_frame(examples: list[dict]) -> pd.DataFrame:
+def examples_frame(examples: list[dict], lang: str = "en") -> pd.DataFrame:
     """A confusion cell's examples, the answer first (a long text in the last column cannot push it away)."""
     rows = [[e.get("pred"), percent(e.get("confidence")), e.get("true"), top_probabilities(e.get("probabilities")),
              e.get("index"), e.get("input")] for e in examples]
-    return pd.DataFrame(rows, columns=["predicted", "confidence", "true", "probabilities", "#", "input"])
+    return pd.DataFrame(rows, columns=columns(["predicted", "confidence", "true", "probabilities", "#", "input"], lang))
 
 
-def batch_preview(frame: pd.DataFrame) -> pd.DataFrame:
+def batch_preview(frame: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     """The prediction CSV's first rows with the answer first and the (possibly long) input last."""
     first = [c for c in ("predicted", "confidence") if c in frame.columns]
-    return frame[[*first, *(c for c in frame.columns if c not in first and c != "input"), "input"]] \
+    frame = frame[[*first, *(c for c in frame.columns if c not in first and c != "input"), "input"]] \
         if "input" in frame.columns else frame
+    return frame.set_axis(columns(frame.columns, lang), axis=1)
 
 
-def evaluation_choices(evaluations: list[dict]) -> list[tuple[str, str]]:
+def evaluation_choices(evaluations: list[dict], lang: str = "en") -> list[tuple[str, str]]:
     """(label, name) of a run's evaluations, newest first."""
     out = []
     for e in evaluations:
-        where = "validation split" if e.get("source") == "validation" else str(e.get("source"))
+        where = t("eval.validation_split", lang) if e.get("source") == "validation" else str(e.get("source"))
         out.append((f"{where} · {percent(e.get('accuracy'))}", e.get("name")))
     return out
 
 
-def batch_markdown(result: dict) -> str:
+def batch_markdown(result: dict, lang: str = "en") -> str:
     skipped = result.get("skipped") or []
-    line = f"Predicted **{count(result.get('n', 0), 'input')}** of **{result.get('source', 'your file')}**."
+    line = t("batch.predicted", lang, n=result.get('n', 0), source=result.get('source', t("data.your_file", lang)))
     if skipped:
-        line += f" {len(skipped)} skipped: " + "; ".join(
+        line += t("batch.skipped", lang, n=len(skipped)) + "; ".join(
             f"{s.get('file') or s.get('name') or '?'} ({s.get('message') or s.get('code')})" for s in skipped[:5])
         line += "…" if len(skipped) > 5 else ""
-    return line + " Download the CSV below; the first rows are shown."
+    return line + t("batch.download", lang)

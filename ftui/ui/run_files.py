@@ -9,15 +9,16 @@ import gradio as gr
 from ftui.errors import FtuiError
 from ftui.ui import render_runs
 from ftui.ui.api import error_message, owner_of
+from ftui.ui.lang import lang_of, t
 from ftui.ui.tab_evaluate import downloadable
 
 if TYPE_CHECKING:
     from ftui.services import Services
 
 
-def need_run(run_id) -> bool:
+def need_run(run_id, lang: str = "en") -> bool:
     if not run_id:
-        gr.Warning("Choose a run first (click its row in the table, or pick it under Manage one run).")
+        gr.Warning(t("files.choose_run", lang))
         return False
     return True
 
@@ -25,36 +26,35 @@ def need_run(run_id) -> bool:
 def freer(services: Services, kind: str):
     def on_free(run_id, request: gr.Request):
         """free_checkpoints / free_exports.click: [managed] -> [manage_text]. The disk column says the rest."""
-        if not need_run(run_id):
+        lang = lang_of(request)
+        if not need_run(run_id, lang):
             return gr.skip()
         try:
             result = services.free_run_files(owner_of(request), run_id, kind)
         except FtuiError as err:
-            gr.Warning(error_message(err))
-            return error_message(err)
-        after = (" It can no longer be resumed or trained further; its model still predicts."
-                 if kind == "checkpoints" else " Export again whenever you need a download.")
-        return (f"Run `{run_id}`: {kind} deleted, {render_runs.size_text(result['freed_bytes'])} freed "
-                f"({render_runs.size_text(result['disk_bytes'])} left).{after}")
+            gr.Warning(error_message(err, lang))
+            return error_message(err, lang)
+        return t(f"files.freed_{kind}", lang, run_id=run_id, freed=render_runs.size_text(result['freed_bytes']),
+                 left=render_runs.size_text(result['disk_bytes']))
     return on_free
 
 def exporter(services: Services, kind: str):
     def on_export(run_id, request: gr.Request):
-        """export_zip/onnx.click: [managed] -> [download, export_text]."""
-        if not need_run(run_id):
+        """export_zip/onnx/demo.click: [managed] -> [download, export_text]."""
+        lang = lang_of(request)
+        if not need_run(run_id, lang):
             return gr.skip(), gr.skip()
         try:
             result = services.export_run(owner_of(request), run_id, kind)
         except FtuiError as err:
-            gr.Warning(error_message(err))
-            return gr.update(visible=False), error_message(err)
+            gr.Warning(error_message(err, lang))
+            return gr.update(visible=False), error_message(err, lang)
         path = downloadable(result.get("zip") if kind == "onnx" else result["path"])
         size = render_runs.size_text(result.get("size_bytes"))
+        kind_key = kind if kind in ("onnx", "demo") else "zip"
+        text = t(f"files.ready_{kind_key}", lang, size=size)
         if kind == "onnx":
-            text = (f"ONNX model ready ({size}; the download is a ZIP with the .onnx file, labels and a README). "
-                    + render_runs.onnx_sentence(result))
-        else:
-            text = f"Model ZIP ready ({size}): loads with plain transformers / torch, see its README.md."
-        label = "Download ONNX (ZIP)" if kind == "onnx" else "Download model ZIP"
+            text += " " + render_runs.onnx_sentence(result, lang)
+        label = t(f"files.download_{kind_key}", lang)
         return gr.update(value=str(path), visible=True, label=label), text
     return on_export

@@ -8,13 +8,12 @@ import gradio as gr
 
 from ftui.errors import FtuiError
 from ftui.ui.api import base_url, error_message, owner_of
+from ftui.ui.lang import L
 
 
 def build_share_panel(services, managed: gr.Dropdown) -> None:
-    with gr.Accordion("Share a live link", open=False, elem_id="share-panel"):
-        gr.Markdown("A read-only page of this run for someone without an account: its name, data classes, "
-                    "settings, live curves and latest evaluation; never its files or any button. Anyone "
-                    "with the link can open it until it expires or you stop sharing.")
+    with gr.Accordion(L("share.title"), open=False, elem_id="share-panel"):
+        gr.Markdown(L("share.intro"))
         with gr.Row():
             days = gr.Number(7, label="Days the link works", minimum=0.05, maximum=90, elem_id="share-days", scale=1)
             allow_predict = gr.Checkbox(False, label="Let them try predictions", elem_id="share-predict", scale=1)

@@ -16,6 +16,7 @@ from ftui.errors import FtuiError
 from ftui.ui import media, render_data
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.files import accept
+from ftui.ui.lang import L, lang_of, t
 from ftui.vocab import TaskName
 
 if TYPE_CHECKING:
@@ -55,42 +56,40 @@ def data_options(text_column, label_column, val_fraction, validation_upload) -> 
 
 def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
     """`upload` is created at page level (see ui/page.py) so a reload finds the dataset again."""
-    with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
-        gr.Markdown("**Texts**: a table with one text and one label per row (CSV, TSV, JSONL, XLSX or TXT). "
-                    "**Images**: a ZIP with one folder per class (optionally under `train/` and `val/`), "
-                    "or a CSV of file name + label beside the images. "
-                    "**Sounds**: the same, with WAV, FLAC, OGG or MP3 clips.")
+    with gr.Tab(L("data.tab"), id="data", elem_id="tab-data"):
+        gr.Markdown(L("data.intro"))
         with gr.Row():
-            file = gr.File(label="Training data", elem_id="data-file", scale=3, height=140)
+            file = gr.File(label=L("data.file"), elem_id="data-file", scale=3, height=140)
             with gr.Column(scale=1, min_width=220):
-                gr.Markdown("No data at hand? Real examples:")
-                example = gr.Button("500 SMS messages: ham / spam", elem_id="use-example", size="md")
-                example_images = gr.Button("60 photos: ants / bees", elem_id="use-example-images", size="md")
-                example_audio = gr.Button("120 clips: spoken digits 0–9", elem_id="use-example-audio", size="md")
-        summary = gr.Markdown(render_data.summary_markdown(None), elem_id="data-summary")
+                gr.Markdown(L("data.no_data"))
+                example = gr.Button(L("data.example_text"), elem_id="use-example", size="md")
+                example_images = gr.Button(L("data.example_images"), elem_id="use-example-images", size="md")
+                example_audio = gr.Button(L("data.example_audio"), elem_id="use-example-audio", size="md")
+        summary = gr.Markdown(L("data.summary_empty"), elem_id="data-summary")
         issues = gr.Markdown("", elem_id="data-issues")
         with gr.Row() as columns_row:
-            text_column = gr.Dropdown(label="Text column", choices=[], interactive=True, elem_id="text-column")
-            label_column = gr.Dropdown(label="Label column", choices=[], interactive=True, elem_id="label-column")
-        gallery = gr.Gallery(label="Examples per class", columns=8, height=280, visible=False, elem_id="data-gallery",
+            text_column = gr.Dropdown(label=L("data.text_column"), choices=[], interactive=True, elem_id="text-column")
+            label_column = gr.Dropdown(label=L("data.label_column"), choices=[], interactive=True, elem_id="label-column")
+        gallery = gr.Gallery(label=L("data.gallery"), columns=8, height=280, visible=False, elem_id="data-gallery",
                              object_fit="cover")
         with gr.Group(visible=False) as listen_group:
-            listen_class = gr.Dropdown(label="Listen to examples of a class", choices=[], interactive=True,
+            listen_class = gr.Dropdown(label=L("data.listen"), choices=[], interactive=True,
                                        elem_id="listen-class")
             with gr.Row():
-                players = [gr.Audio(label=f"Example {i + 1}", interactive=False, elem_id=f"listen-{i + 1}")
+                players = [gr.Audio(label=f"{L('data.player')} {i + 1}", interactive=False, elem_id=f"listen-{i + 1}")
                            for i in range(PLAYERS)]
         samples = gr.State({})  # label -> sample clip paths (server side; never sent to the browser)
         with gr.Row():
-            preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True, scale=3,
+            preview = gr.Dataframe(label=L("data.first_rows"), interactive=False, max_height=320, wrap=True, scale=3,
                                    elem_id="data-preview", visible=False)  # no "1 2 3" headers before any data
-            histogram = gr.BarPlot(x="label", y="examples", label="Examples per class", scale=2,
-                                   y_lim=[0, None], elem_id="class-histogram", height=300)
-        with gr.Accordion("Validation data", open=False):
+            histogram = gr.BarPlot(x="label", y="examples", label=L("data.histogram"), scale=2, y_lim=[0, None],
+                                   y_title=L("data.examples_axis"), x_title=L("data.class_axis"),
+                                   elem_id="class-histogram", height=300)
+        with gr.Accordion(L("data.validation"), open=False):
             val_fraction = gr.Slider(0.05, 0.5, value=DEFAULT_VAL_FRACTION, step=0.05,
-                                     label="Share of the data held out for validation", elem_id="val-fraction",
-                                     info="A stratified split: every class keeps its share.")
-            val_file = gr.File(label="Or a separate validation file (same columns)",
+                                     label=L("data.val_fraction"), elem_id="val-fraction",
+                                     info=L("data.val_fraction_info"))
+            val_file = gr.File(label=L("data.val_file"),
                                elem_id="validation-file", height=100)
         validation_upload = gr.State(None)
 
@@ -98,7 +97,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
              listen_group, listen_class, samples, *players]
     quiet = (gr.update(visible=False), gr.update(choices=[], value=None), {}, *[None] * PLAYERS)  # no audio
 
-    def inspect(owner: str, upload_id: str, name: str, options: dict, toast: bool = True) -> tuple:
+    def inspect(owner: str, upload_id: str, name: str, options: dict, toast: bool = True, lang: str = "en") -> tuple:
         """Inspect an accepted upload and fill every widget in `shown`; a whole-file problem keeps
         the upload (so the user can pick columns) and says what is wrong."""
         try:
@@ -110,7 +109,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         try:
             result = services.inspect_dataset(owner, task, None, options, upload_id=upload_id)
         except FtuiError as err:
-            message = error_message(err)
+            message = error_message(err, lang)
             if toast:  # not on a reload: the summary line says it, the toast came with the upload
                 gr.Warning(message)
             columns = _columns_from(err)
@@ -119,17 +118,19 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                     gr.update(choices=columns, value=options.get("text_column")) if columns else gr.skip(),
                     gr.update(choices=columns, value=options.get("label_column")) if columns else gr.skip(),
                     *layout[:1], gr.update(visible=False, value=None), *quiet)
-        first_error = next((i.get("message") for i in result.get("issues", []) if i.get("severity") == "error"), None)
+        first_error = next((render_data.issue_message(i, lang) for i in result.get("issues", [])
+                            if i.get("severity") == "error"), None)
         state = {"upload_id": upload_id, "name": name, "task": task, "ok": bool(result.get("ok", True)),
                  "error": first_error, "text_column": result.get("text_column"),
-                 "label_column": result.get("label_column")}
+                 "label_column": result.get("label_column"), "suggested_model": result.get("suggested_model")}
         columns = [str(c) for c in result.get("columns", [])]
         if is_text:
-            table = gr.update(value=render_data.preview_frame(result.get("preview")), label="First rows", visible=True)
+            table = gr.update(value=render_data.preview_frame(result.get("preview")), label=L("data.first_rows"), visible=True)
         else:  # pictures (gallery) and sounds (players) show below; the table lists what was left out
-            table = gr.update(value=render_data.skipped_frame(result.get("skipped")), label="Skipped files and why",
+            table = gr.update(value=render_data.skipped_frame(result.get("skipped"), lang), label=L("data.skipped_files"),
                               visible=bool(result.get("skipped")))
-        return (state, render_data.summary_markdown({**result, "file": name}), render_data.issues_markdown(result.get("issues")),
+        return (state, render_data.summary_markdown({**result, "file": name}, lang),
+                render_data.issues_markdown(result.get("issues"), lang),
                 table, render_data.class_histogram(result.get("class_counts")),
                 gr.update(choices=columns, value=result.get("text_column")) if is_text else gr.skip(),
                 gr.update(choices=columns, value=result.get("label_column")) if is_text else gr.skip(),
@@ -138,21 +139,21 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
                 *(listening(result.get("samples")) if task == TaskName.AUDIO else quiet))
 
     def accept_and_inspect(path, name, val_fraction, validation_upload, request: gr.Request) -> tuple:
-        owner = owner_of(request)
+        owner, lang = owner_of(request), lang_of(request)
         try:
             upload_id = accept(services, owner, path, name)
         except FtuiError as err:
-            gr.Warning(error_message(err))
-            return (None, f"**{name}**: {error_message(err)}", "", None, None,
+            gr.Warning(error_message(err, lang))
+            return (None, f"**{name}**: {error_message(err, lang)}", "", None, None,
                     gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.skip(), gr.skip(),
                     *quiet)
-        return inspect(owner, upload_id, name, data_options(None, None, val_fraction, validation_upload))
+        return inspect(owner, upload_id, name, data_options(None, None, val_fraction, validation_upload), lang=lang)
 
     def on_upload(path, val_fraction, validation_upload, request: gr.Request):
         """file.upload: [file, val_fraction, validation_upload] -> shown (state, summary, issues,
         preview, histogram, column dropdowns)."""
         if not path:
-            return on_clear()
+            return on_clear(request)
         return accept_and_inspect(path, Path(path).name, val_fraction, validation_upload, request)
 
     def example_handler(task: str):
@@ -161,7 +162,7 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         def on_example(val_fraction, validation_upload, request: gr.Request):
             """example(_images).click: [val_fraction, validation_upload] -> shown + file (cleared)."""
             if not example_file.is_file():
-                gr.Warning(f"The example dataset is missing ({example_file.name}); upload a file instead.")
+                gr.Warning(t("data.example_missing", lang_of(request), name=example_file.name))
                 return (*[gr.skip()] * len(shown), gr.skip())
             return (*accept_and_inspect(str(example_file), example_file.name, val_fraction, validation_upload,
                                         request), None)
@@ -174,19 +175,19 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         if not state:
             return tuple(gr.skip() for _ in shown)
         options = data_options(text_col, label_col, val_fraction, validation_upload)
-        return inspect(owner_of(request), state["upload_id"], state["name"], options)
+        return inspect(owner_of(request), state["upload_id"], state["name"], options, lang=lang_of(request))
 
     def on_validation_file(path, request: gr.Request):
         """val_file.upload/clear: [val_file] -> [validation_upload, val_fraction (disabled while a
         file is used)]."""
         if not path:
-            return None, gr.update(interactive=True, info="A stratified split: every class keeps its share.")
+            return None, gr.update(interactive=True, info=L("data.val_fraction_info"))
         try:
             upload_id = accept(services, owner_of(request), path, Path(path).name)
         except FtuiError as err:
-            gr.Warning(error_message(err))
+            gr.Warning(error_message(err, lang_of(request)))
             return None, gr.skip()
-        return upload_id, gr.update(interactive=False, info="Not used: the validation file is used instead.")
+        return upload_id, gr.update(interactive=False, info=L("data.val_fraction_unused"))
 
     def on_load(state, request: gr.Request):
         """demo.load: [upload] -> shown. After a reload, show the dataset this browser had chosen again
@@ -197,13 +198,15 @@ def build_data_tab(services: Services, upload: gr.BrowserState) -> DataTab:
         try:
             services.store.upload_path(owner, state["upload_id"])
         except FtuiError:
-            return on_clear()
+            return on_clear(request)
         options = data_options(state.get("text_column"), state.get("label_column"), None, None)
-        return inspect(owner, state["upload_id"], state.get("name") or "data", options, toast=False)
+        return inspect(owner, state["upload_id"], state.get("name") or "data", options, toast=False,
+                       lang=lang_of(request))
 
-    def on_clear():
+    def on_clear(request: gr.Request = None):
         """file.clear: [] -> shown, all emptied (the accepted copy stays on disk for runs that use it)."""
-        return (None, render_data.summary_markdown(None), "", gr.update(value=None, visible=False, label="First rows"), None,
+        return (None, render_data.summary_markdown(None, lang_of(request)), "",
+                gr.update(value=None, visible=False, label=L("data.first_rows")), None,
                 gr.update(choices=[], value=None), gr.update(choices=[], value=None), gr.update(visible=True),
                 gr.update(visible=False, value=None), *quiet)
 

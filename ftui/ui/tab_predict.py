@@ -10,6 +10,7 @@ import gradio as gr
 from ftui.errors import FtuiError
 from ftui.ui import render, render_runs
 from ftui.ui.api import error_message, owner_of
+from ftui.ui.lang import L, lang_of, t
 from ftui.ui.tab_train import TrainTab
 from ftui.vocab import TaskName
 
@@ -27,27 +28,26 @@ class PredictTab:
 
 
 def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> PredictTab:
-    with gr.Tab("3 · Predict", id="predict", elem_id="tab-predict") as tab:
+    with gr.Tab(L("predict.tab"), id="predict", elem_id="tab-predict") as tab:
         with gr.Row():
-            run = gr.Dropdown(label="Trained run", choices=[], elem_id="predict-run", scale=5,
-                              info="Finished and stopped runs, newest first (and running ones that already have "
-                                   "a model).")
+            run = gr.Dropdown(label=L("predict.run"), choices=[], elem_id="predict-run", scale=5,
+                              info=L("predict.run_info"))
             with gr.Column(scale=0, min_width=140):
-                refresh = gr.Button("↻ Refresh list", elem_id="refresh-runs", size="sm")
+                refresh = gr.Button(L("predict.refresh"), elem_id="refresh-runs", size="sm")
         with gr.Row():
             with gr.Column(scale=3):
                 # lines=1 (growing to max_lines): Enter predicts, Shift+Enter starts a new line
-                text = gr.Textbox(label="Text", lines=1, max_lines=8, elem_id="predict-text",
-                                  placeholder="Type a text to classify, then press Enter (Shift+Enter: a new line).")
-                image = gr.Image(label="Picture (upload or webcam)", type="filepath", sources=["upload", "webcam"],
+                text = gr.Textbox(label=L("predict.text"), lines=1, max_lines=8, elem_id="predict-text",
+                                  placeholder=L("predict.text_hint"))
+                image = gr.Image(label=L("predict.image"), type="filepath", sources=["upload", "webcam"],
                                  visible=False, elem_id="predict-image", height=300)
-                sound = gr.Audio(label="Sound (upload or record; WAV, FLAC, OGG or MP3)", type="filepath",
+                sound = gr.Audio(label=L("predict.sound"), type="filepath",
                                  sources=["upload", "microphone"], visible=False, elem_id="predict-audio")
-                predict = gr.Button("Predict", variant="primary", elem_id="predict-btn")
+                predict = gr.Button(L("predict.predict"), variant="primary", elem_id="predict-btn")
                 status = gr.Markdown("", elem_id="predict-status")
-            label = gr.Label(label="Top labels", num_top_classes=TOP_K, elem_id="predict-label", scale=2)
-        with gr.Accordion("All runs", open=False, elem_id="runs-accordion"):
-            gr.Markdown("Click a run to follow its charts on the Train tab.")
+            label = gr.Label(label=L("predict.top"), num_top_classes=TOP_K, elem_id="predict-label", scale=2)
+        with gr.Accordion(L("predict.all_runs"), open=False, elem_id="runs-accordion"):
+            gr.Markdown(L("predict.click_run"))
             runs_table = gr.Dataframe(render_runs.runs_table([]), interactive=False, elem_id="runs-table", max_height=360,
                                       wrap=True)  # as on the Runs tab: every column in view, headers wrap
 
@@ -57,12 +57,13 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
         try:
             runs = services.list_runs(owner_of(request))
         except FtuiError as err:
-            return gr.skip(), gr.skip(), error_message(err)
-        choices = render.predict_choices(runs)
+            return gr.skip(), gr.skip(), error_message(err, lang_of(request))
+        lang = lang_of(request)
+        choices = render.predict_choices(runs, lang)
         ids = [run_id for _, run_id in choices]
         value = current_run if current_run in ids else (ids[0] if ids else None)
-        hint = "" if ids else "No trained runs yet: train one on the Train tab first."
-        return gr.update(choices=choices, value=value), render_runs.runs_table(runs), hint
+        hint = "" if ids else t("predict.no_runs", lang)
+        return gr.update(choices=choices, value=value), render_runs.runs_table(runs, lang=lang), hint
 
     def task_of_run(owner: str, run_id) -> str:
         try:
@@ -77,20 +78,21 @@ def build_predict_tab(services: Services, train: TrainTab, tabs: gr.Tabs) -> Pre
 
     def on_predict(run_id, text_value, image_path, sound_path, request: gr.Request):
         """predict.click / text.submit / image.change / sound.change: [run, text, image, sound] -> [label, status]."""
+        lang = lang_of(request)
         if not run_id:
-            gr.Warning("Choose a trained run first.")
-            return gr.skip(), "Choose a trained run first."
+            gr.Warning(t("predict.choose_run", lang))
+            return gr.skip(), t("predict.choose_run", lang)
         owner = owner_of(request)
         task = task_of_run(owner, run_id)
         value = {TaskName.IMAGE: image_path, TaskName.AUDIO: sound_path}.get(task, text_value)
         if not value:
-            return None, {TaskName.IMAGE: "Give a picture (upload one or use the webcam).",
-                          TaskName.AUDIO: "Give a sound (upload a file or record one)."}.get(task, "Type a text to classify.")
+            return None, t({TaskName.IMAGE: "predict.give_picture", TaskName.AUDIO: "predict.give_sound"}.get(
+                task, "predict.type_text"), lang)
         try:
             probabilities = services.predict(owner, run_id, value, top_k=TOP_K)
         except FtuiError as err:
-            gr.Warning(error_message(err))
-            return None, error_message(err)
+            gr.Warning(error_message(err, lang))
+            return None, error_message(err, lang)
         return probabilities, ""
 
     def on_pick_run(runs, event: gr.SelectData):

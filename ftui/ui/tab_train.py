@@ -14,6 +14,7 @@ import gradio as gr
 from ftui.errors import FtuiError
 from ftui.ui import render
 from ftui.ui.api import error_message, owner_of
+from ftui.ui.lang import L, lang_of, t
 from ftui.ui.tab_data import DataTab, data_options
 from ftui.ui.train_form import (AUTO_CHOICES, RECIPES, SMOOTHING_CHOICES, TRAIN_DEFAULTS, build_options, chosen_model,
                                 data_sentence, model_choices, recommended, widget_values)
@@ -54,82 +55,78 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     models = models_of[TaskName.TEXT]
     start_lr, start_epochs = recommended(models, default_model)
 
-    with gr.Tab("2 · Train", id="train", elem_id="tab-train"):
+    with gr.Tab(L("train.tab"), id="train", elem_id="tab-train"):
         with gr.Row():
-            model = gr.Dropdown(choices=choices, value=default_model, label="Model", scale=2, elem_id="model",
-                                info=catalog_problem
-                                or "Pretrained backbones; those marked 'needs internet' download their weights.")
+            model = gr.Dropdown(choices=choices, value=default_model, label=L("train.model"), scale=2, elem_id="model",
+                                info=catalog_problem or L("train.model_info"))
             local = getattr(services, "allow_local_models", True)
-            custom_model = gr.Textbox(label="…or a local model folder / hub id" if local else "…or a hub id",
+            custom_model = gr.Textbox(label=L("train.custom_local" if local else "train.custom_hub"),
                                       scale=2, elem_id="custom-model",
-                                      placeholder="/path/to/model or org/name (the hub needs internet)" if local
-                                      else "org/name (the hub needs internet; host folders are off here)")
+                                      placeholder=L("train.custom_local_hint" if local else "train.custom_hub_hint"))
         with gr.Row(equal_height=True):
-            learning_rate = gr.Number(start_lr, label="Learning rate", minimum=0, step=1e-5, scale=3,
-                                      elem_id="learning-rate",
-                                      info="How big each update of the pretrained body is; the default suits this "
-                                           "model. A new head's rate is in the Recipe line (head rate ×).")
-            suggest = gr.Button("Suggest a rate (~30 s test)", elem_id="suggest-lr", scale=0, min_width=120,
+            learning_rate = gr.Number(start_lr, label=L("train.lr"), minimum=0, step=1e-5, scale=3,
+                                      elem_id="learning-rate", info=L("train.lr_info"))
+            suggest = gr.Button(L("train.suggest"), elem_id="suggest-lr", scale=0, min_width=120,
                                 size="sm", variant="secondary")
-            epochs = gr.Number(start_epochs, label="Epochs", precision=0, minimum=1, maximum=100, scale=3,
-                               elem_id="epochs", info="Passes over the training data.")
+            epochs = gr.Number(start_epochs, label=L("train.epochs"), precision=0, minimum=1, maximum=100, scale=3,
+                               elem_id="epochs", info=L("train.epochs_info"))
         with gr.Group(visible=False, elem_id="lr-test") as lr_test:
             lr_plot = gr.LinePlot(render.lr_curve_frame([]), x="log10 learning rate", y="loss",
-                                  label="Learning-rate test: loss as the rate grows", elem_id="lr-plot",
-                                  x_title="learning rate (log10)", y_title="smoothed loss")
+                                  label=L("train.lr_test"), elem_id="lr-plot",
+                                  x_title=L("train.lr_x"), y_title=L("train.lr_y"))
             lr_text = gr.Markdown("", elem_id="lr-text")
-        recipe = gr.Radio(RECIPES, value="head_first", label="Recipe", elem_id="recipe",
-                          info="Head first fits the new head on the frozen backbone's features in seconds (the "
-                               "first points on the charts, already a model), then fine-tunes everything from it.")
-        with gr.Accordion("Advanced (empty = auto: decided from your data)", open=False, elem_id="advanced") as advanced:
+        recipe = gr.Radio([(L(f"train.recipe_{value}"), value) for _, value in RECIPES], value="head_first",
+                          label=L("train.recipe"), elem_id="recipe", info=L("train.recipe_info"))
+        with gr.Accordion(L("train.advanced"), open=False, elem_id="advanced") as advanced:
             with gr.Row():
-                batch_size = gr.Slider(0, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label="Batch size (0 = auto)",
+                batch_size = gr.Slider(0, 128, value=TRAIN_DEFAULTS.batch_size, step=1, label=L("train.batch_size"),
                                        elem_id="batch-size")
                 max_length = gr.Slider(16, 512, value=TRAIN_DEFAULTS.max_length, step=8,
-                                       label="Max sequence length (tokens)", elem_id="max-length",
-                                       info="Longer texts are cut; shorter is faster.")
-                pooling = gr.Dropdown([("auto", "auto"), ("mean of the tokens", "mean"), ("first token", "cls")],
-                                      value="auto", label="Pooling (texts)", elem_id="pooling")
+                                       label=L("train.max_length"), elem_id="max-length",
+                                       info=L("train.max_length_info"))
+                pooling = gr.Dropdown([(L("train.auto"), "auto"), (L("train.pool_mean"), "mean"),
+                                       (L("train.pool_cls"), "cls")],
+                                      value="auto", label=L("train.pooling"), elem_id="pooling")
             with gr.Row(visible=False) as image_row:
-                image_size = gr.Slider(0, 512, value=0, step=32, label="Image size (px; 0 = auto)",
-                                       elem_id="image-size",
-                                       info="Auto: the photos' own size up to the model's (no upscaling).")
-                crop_scale = gr.Number(0, label="Smallest random crop (share of the picture; 0 = auto)", minimum=0,
+                image_size = gr.Slider(0, 512, value=0, step=32, label=L("train.image_size"),
+                                       elem_id="image-size", info=L("train.image_size_info"))
+                crop_scale = gr.Number(0, label=L("train.crop_scale"), minimum=0,
                                        maximum=1, step=0.05, elem_id="crop-scale")
-                freeze_bn = gr.Dropdown(AUTO_CHOICES, value="auto", label="Keep batch-norm statistics",
+                freeze_bn = gr.Dropdown([(L(f"train.{value}"), value) for _, value in AUTO_CHOICES], value="auto",
+                                        label=L("train.freeze_bn"),
                                         elem_id="freeze-bn")
             with gr.Row(visible=False) as audio_row:
-                clip_seconds = gr.Slider(0.5, 10, value=DEFAULT_CLIP_SECONDS, step=0.5, label="Clip length (seconds)",
-                                         elem_id="clip-seconds",
-                                         info="Each clip is cut to its first seconds or padded with silence; "
-                                              "shorter is faster.")
+                clip_seconds = gr.Slider(0.5, 10, value=DEFAULT_CLIP_SECONDS, step=0.5, label=L("train.clip_seconds"),
+                                         elem_id="clip-seconds", info=L("train.clip_seconds_info"))
             with gr.Row(visible=False) as augment_row:
-                augment = gr.Checkbox(value=True, label="Augment (pictures: random crop + flip; sounds: masks)",
+                augment = gr.Checkbox(value=True, label=L("train.augment"),
                                       elem_id="augment")
             with gr.Row():
-                weight_decay = gr.Number(TRAIN_DEFAULTS.weight_decay, label="Weight decay", minimum=0, maximum=1,
+                weight_decay = gr.Number(TRAIN_DEFAULTS.weight_decay, label=L("train.weight_decay"), minimum=0, maximum=1,
                                          step=0.01, elem_id="weight-decay")
                 warmup_ratio = gr.Slider(0, 0.5, value=TRAIN_DEFAULTS.warmup_ratio, step=0.01,
-                                         label="Warm-up share of steps", elem_id="warmup-ratio")
-                label_smoothing = gr.Dropdown(SMOOTHING_CHOICES, value="auto", label="Label smoothing", allow_custom_value=True,
+                                         label=L("train.warmup"), elem_id="warmup-ratio")
+                label_smoothing = gr.Dropdown([(L("train.auto"), "auto"), (L("train.off"), "0"), *SMOOTHING_CHOICES[2:]],
+                                              value="auto", label=L("train.smoothing"), allow_custom_value=True,
                                               elem_id="label-smoothing")
-                head_multiplier = gr.Number(0, label="Head rate × body rate (0 = auto)", minimum=0, maximum=1000,
+                head_multiplier = gr.Number(0, label=L("train.head_multiplier"), minimum=0, maximum=1000,
                                             elem_id="head-multiplier")
             with gr.Row():
-                seed = gr.Number(TRAIN_DEFAULTS.seed, label="Seed", precision=0, minimum=0, elem_id="seed")
-                patience = gr.Number(0, label="Early stopping patience", precision=0, minimum=0,
-                                     elem_id="early-stopping",
-                                     info="Stop after this many evaluations without a better validation "
-                                          "accuracy; 0 = off.")
-        data_line = gr.Markdown(data_sentence(None, None), elem_id="train-data")
+                seed = gr.Number(TRAIN_DEFAULTS.seed, label=L("train.seed"), precision=0, minimum=0, elem_id="seed")
+                patience = gr.Number(0, label=L("train.patience"), precision=0, minimum=0,
+                                     elem_id="early-stopping", info=L("train.patience_info"))
+                most_gpus = getattr(services, "max_gpus_per_run", 1)  # shown only where a run may take several
+                gpus = gr.Slider(1, max(most_gpus, 2), value=1, step=1, label=L("train.gpus"), visible=most_gpus > 1,
+                                 elem_id="gpus", info=L("train.gpus_info"))
+        data_line = gr.Markdown(L("train.no_data"), elem_id="train-data")
         with gr.Row():
-            train = gr.Button("Train", variant="primary", elem_id="train-btn", scale=3)
-            stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1, interactive=False)
+            train = gr.Button(L("train.train"), variant="primary", elem_id="train-btn", scale=3)
+            stop = gr.Button(L("train.stop"), variant="stop", elem_id="stop-btn", scale=1, interactive=False)
         with gr.Row(visible=False, elem_id="another-run") as another_row:
             another_text = gr.Markdown("", elem_id="another-run-text")
-            another = gr.Button("Start another run", variant="primary", elem_id="another-run-btn", scale=0,
+            another = gr.Button(L("train.another"), variant="primary", elem_id="another-run-btn", scale=0,
                                 min_width=180)
-            keep = gr.Button("Cancel", elem_id="another-run-cancel", scale=0, min_width=100)
+            keep = gr.Button(L("train.cancel"), elem_id="another-run-cancel", scale=0, min_width=100)
         view = LiveView(services, timer, stop)
 
     live = view.outputs
@@ -139,17 +136,17 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             "image_size": image_size, "crop_scale": crop_scale, "freeze_batchnorm": freeze_bn,
             "clip_seconds": clip_seconds, "augment": augment, "weight_decay": weight_decay,
             "warmup_ratio": warmup_ratio, "label_smoothing": label_smoothing, "head_lr_multiplier": head_multiplier,
-            "seed": seed, "early_stopping_patience": patience}
+            "seed": seed, "early_stopping_patience": patience, "gpus": gpus}
     train_inputs = {data.upload, data.validation_upload, data.text_column, data.label_column, data.val_fraction,
                     model, custom_model, learning_rate, epochs, current_run, *form.values()}
 
-    def run_request(values: dict) -> tuple[str, str, dict] | str:
+    def run_request(values: dict, lang: str = "en") -> tuple[str, str, dict] | str:
         """(task, model, options) from the form's values, or a sentence saying what is missing."""
         upload = values[data.upload]
         if not upload:
-            return "Choose a training file on the Data tab first (or use the example dataset)."
+            return t("train.choose_file", lang)
         if not upload.get("ok"):
-            return upload.get("error") or "Fix the problems shown on the Data tab first."
+            return upload.get("error") or t("train.fix_data", lang)
         task = upload.get("task") or TaskName.TEXT
         data_part = data_options(values[data.text_column], values[data.label_column], values[data.val_fraction],
                                  values[data.validation_upload])
@@ -165,8 +162,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         except FtuiError:
             state = None
         if state in render.ACTIVE_STATES:
-            asking = (f"Run `{followed}` is still {state}. Start another run next to it (it waits for a free slot "
-                      "if there is none)?")
+            asking = t("train.still_active", lang_of(request), run_id=followed, state=state)
             return (gr.Row(visible=True), asking, *(gr.skip(),) * (1 + len(live)))
         return (gr.Row(visible=False), "", *start(values, request))
 
@@ -174,7 +170,8 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         """another.click / on_train: train_inputs -> [current_run, *live]. Returns as soon as the run is
         queued; the timer takes it from there."""
         unchanged = (gr.skip(),) * (1 + len(live))
-        asked = run_request(values)
+        lang = lang_of(request)
+        asked = run_request(values, lang)
         if isinstance(asked, str):
             gr.Warning(asked)
             return unchanged
@@ -185,15 +182,15 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
                                         upload_id=values[data.upload]["upload_id"])
             snap = services.run_status(owner, run_id, since=0)
         except FtuiError as err:
-            message = error_message(err)
+            message = error_message(err, lang)
             gr.Warning(message)
             return (gr.skip(), *view.unchanged(state_text=message))
         return (run_id, *view.show(snap, {"run_id": run_id, "rows": list(snap.get("rows") or []),
-                                          "settings": snap.get("settings")}, True))
+                                          "settings": snap.get("settings")}, True, lang))
 
     def on_suggest(values: dict, request: gr.Request):
         """suggest.click: train_inputs -> [learning_rate, lr_test, lr_plot, lr_text]. A ~30 s range test."""
-        asked = run_request(values)
+        asked = run_request(values, lang_of(request))
         if isinstance(asked, str):
             gr.Warning(asked)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -202,11 +199,11 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             result = services.suggest_learning_rate(owner_of(request), task, model_id, None, options,
                                                     upload_id=values[data.upload]["upload_id"])
         except FtuiError as err:
-            gr.Warning(error_message(err))
-            return gr.skip(), gr.skip(), gr.skip(), error_message(err)
+            gr.Warning(error_message(err, lang_of(request)))
+            return gr.skip(), gr.skip(), gr.skip(), error_message(err, lang_of(request))
         curve = render.lr_curve_frame(result["curve"])
         return (result["learning_rate"], gr.Group(visible=True), gr.LinePlot(curve),
-                render.lr_test_markdown(result))
+                render.lr_test_markdown(result, lang_of(request)))
 
     def on_model_pick(model_id):
         """model.change: [model] -> [learning_rate, epochs] from the catalog's recommendation, if any."""
@@ -242,15 +239,19 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
         return (model_update, "" if in_catalog else config.get("model", ""), config.get("learning_rate"),
                 config.get("epochs"), *rows)
 
-    def on_data(upload, validation_upload):
+    def on_data(upload, validation_upload, request: gr.Request):
         """upload.change / validation_upload.change: [upload, validation_upload] -> [data_line]."""
-        return data_sentence(upload, validation_upload)
+        return data_sentence(upload, validation_upload, lang_of(request))
 
     def on_task(upload, model_value, lr, n_epochs):
         """upload.change: [upload, model, learning_rate, epochs] -> [*per_task, learning_rate, epochs].
         The models follow the data's task; the recommended lr/epochs come with a newly picked model."""
         task = (upload or {}).get("task") or TaskName.TEXT
-        updates = task_view(task, model_value)
+        suggested = (upload or {}).get("suggested_model")  # e.g. the multilingual model for Chinese text
+        picked = model_value
+        if suggested and model_value in (None, choices_of.get(task, choices_of[TaskName.TEXT])[1]):
+            picked = suggested  # only over the plain default: a model the user picked stays
+        updates = task_view(task, picked)
         new_model = updates[0].get("value")
         if new_model == model_value:
             return (*updates, gr.skip(), gr.skip())

@@ -4,6 +4,7 @@ sentence that says which data Train will use. Pure functions: unit-tested on pla
 from __future__ import annotations
 
 from ftui.config import TrainOptions
+from ftui.i18n import marker, t
 from ftui.ui import render
 from ftui.vocab import DEFAULT_CLIP_SECONDS, DEFAULT_EPOCHS, TaskName
 
@@ -32,6 +33,7 @@ def build_options(task: str, data: dict, values: dict) -> dict:
     smoothing = values.get("label_smoothing")
     options["label_smoothing"] = None if smoothing in (None, "", "auto") else smoothing
     options["early_stopping_patience"] = values.get("early_stopping_patience") or 0
+    options["gpus"] = values.get("gpus") or 1
     if task == TaskName.IMAGE:
         options.update(image_size=values.get("image_size"), augment=values.get("augment", True),
                        crop_scale=values.get("crop_scale") or None,
@@ -51,7 +53,9 @@ def chosen_model(catalog_choice, custom) -> str:
 
 
 def model_choices(models: list[dict]) -> tuple[list[tuple[str, str]], str | None]:
-    choices = [(render.model_label(m), m["id"]) for m in models]
+    # The browser shows " · default" / " · needs internet" in its language (only one marker fits a label).
+    choices = [(render.model_label(m).replace(" · default", " · " + marker("model.default"))
+                .replace(" · needs internet", " · " + marker("model.needs_internet")), m["id"]) for m in models]
     default = next((m["id"] for m in models if m.get("default")), choices[0][1] if choices else None)
     return choices, default
 
@@ -62,15 +66,15 @@ def recommended(models: list[dict], model_id) -> tuple[float, int]:
     return (entry.get("learning_rate") or DEFAULT_LEARNING_RATE, entry.get("epochs") or DEFAULT_EPOCHS)
 
 
-def data_sentence(upload: dict | None, validation_upload: str | None) -> str:
+def data_sentence(upload: dict | None, validation_upload: str | None, lang: str = "en") -> str:
     """What Train will use, so nobody trains on the wrong file."""
     if not upload:
-        return "No training data yet: choose a file on the **1 · Data** tab."
-    name = upload.get("name") or "your file"
+        return t("train.no_data", lang)
+    name = upload.get("name") or t("data.your_file", lang)
     if not upload.get("ok"):
-        return f"Data **{name}** has problems to fix on the **1 · Data** tab."
-    held_out = "a separate validation file" if validation_upload else "a held-out share of it"
-    return f"Training on **{name}**, validating on {held_out}."
+        return t("train.data_problems", lang, name=name)
+    held_out = t("train.held_out_file" if validation_upload else "train.held_out_share", lang)
+    return t("train.using", lang, name=name, held_out=held_out)
 
 
 def widget_values(t: dict, names: list[str]) -> tuple:
@@ -81,5 +85,6 @@ def widget_values(t: dict, names: list[str]) -> tuple:
     special = {"recipe": recipe, "freeze_batchnorm": "auto" if freeze is None else ("yes" if freeze else "no"),
                "clip_seconds": t.get("clip_seconds") or DEFAULT_CLIP_SECONDS, "pooling": t.get("pooling") or "auto",
                "label_smoothing": "auto" if smoothing is None else f"{smoothing:g}",
-               "head_lr_multiplier": t.get("head_lr_multiplier") or 0, "crop_scale": t.get("crop_scale") or 0}
+               "head_lr_multiplier": t.get("head_lr_multiplier") or 0, "crop_scale": t.get("crop_scale") or 0,
+               "gpus": t.get("gpus") or 1}
     return tuple(special[name] if name in special else t.get(name) for name in names)

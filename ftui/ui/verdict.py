@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ftui.i18n import t
+
 Z95 = 1.96
 SMALL_VALIDATION = 30  # fewer validation examples than this: every answer moves the accuracy by 3+ points
 WEAK = 0.80  # below this a hint about the next step is worth showing
@@ -20,34 +22,33 @@ def interval(accuracy: float, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def accuracy_sentence(accuracy, n, n_classes: int, majority: float | None = None) -> str:
+def accuracy_sentence(accuracy, n, n_classes: int, majority: float | None = None, lang: str = "en") -> str:
     """'**91.7%** on 12 examples (95% interval 65–99%)', and a note when that interval reaches chance:
     1 / classes, or the largest class's share when it is known (always answering it scores that much)."""
     if not isinstance(accuracy, (int, float)) or not n:
         return ""
     low, high = interval(accuracy, int(n))
-    text = f"**{accuracy * 100:.1f}%** on {int(n)} example{'s' if n != 1 else ''} (95% interval {low * 100:.0f}–{high * 100:.0f}%)"
+    text = t("verdict.accuracy", lang, percent=accuracy * 100, n=int(n), low=low * 100, high=high * 100)
     chance = max(1 / max(1, n_classes), majority or 0.0)
     if low <= chance:
-        what = "always answering the largest class" if majority and majority > 1 / max(1, n_classes) else "guessing"
-        text += f"; no better than chance yet ({what} scores about {chance * 100:.0f}%)"
+        what = t("verdict.largest" if majority and majority > 1 / max(1, n_classes) else "verdict.guessing", lang)
+        text += t("verdict.chance", lang, what=what, chance=chance * 100)
     return text
 
 
 def next_step(accuracy, n_validation: int, n_train: int, n_classes: int, head_only: bool, epochs: int,
-              stopped_early: bool = False) -> str:
+              stopped_early: bool = False, lang: str = "en") -> str:
     """One suggestion the run's own numbers support, or "" when the result is good and well measured."""
     if not isinstance(accuracy, (int, float)):
         return ""
     if n_validation and n_validation < SMALL_VALIDATION:
-        return (f"With {n_validation} validation examples the accuracy is a rough guess: add examples "
-                f"(at least {SMALL_VALIDATION} would be held out).")
+        return t("verdict.small_val", lang, n=n_validation, minimum=SMALL_VALIDATION)
     if accuracy >= WEAK:
         return ""
     if n_train < 20 * max(2, n_classes):
-        return "Few examples per class: more labelled examples will help most."
+        return t("verdict.few", lang)
     if head_only:
-        return "Try the recipe *Head first, then everything*: fine-tuning the backbone usually adds several points."
+        return t("verdict.head_only", lang)
     if not stopped_early and epochs < 10:
-        return "It may not have converged: train more epochs (Runs tab: *Train more*)."
-    return "Check the confusion matrix (Evaluate tab): the mistakes may come from a few confusable classes."
+        return t("verdict.more_epochs", lang)
+    return t("verdict.confusion", lang)

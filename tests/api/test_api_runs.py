@@ -176,6 +176,16 @@ def test_export_onnx_reports_parity(ann, run_id):
     assert any(n.endswith(".onnx") for n in names) and "README.md" in names and "labels.json" in names
 
 
+def test_export_demo_downloads_a_gradio_app(ann, run_id):
+    result = ann.predict(run_id, "demo", api_name="/export_run")
+    assert result["format"] == "demo" and Path(result["file"]).stat().st_size == result["size_bytes"] > 0
+    with zipfile.ZipFile(result["file"]) as archive:
+        names = set(archive.namelist())
+        readme = archive.read("README.md").decode()
+    assert {"app.py", "requirements.txt", "demo.json", "model/config.json"} <= names
+    assert "sdk: gradio" in readme and "python app.py" in readme
+
+
 def test_downloads_are_private_copies_and_the_runs_folder_is_not_served(server, run_id):
     url, services = server
     raw = Client(url, auth=ANN, verbose=False, download_files=False)  # FileData as the server sent it

@@ -39,8 +39,12 @@ def test_minilm_is_the_offline_default(empty_hf_cache):
     assert first["id"] == "all-MiniLM-L6-v2" and first["default"] and first["offline"]
     assert first["source"] == "package" and first["license"] == "apache-2.0"
     assert (minilm_folder() / "config.json").is_file()
-    hub = {m["id"]: m for m in models[1:]}
-    assert {"distilbert-base-uncased", "bert-base-uncased", "bert-base-multilingual-cased", "roberta-base"} <= set(hub)
+    packaged = [m for m in models[1:] if m["source"] == "package"]
+    assert [m["id"] for m in packaged] == ["multilingual-e5-small"]  # suggested for Chinese text, not the default
+    assert packaged[0]["offline"] and not packaged[0]["default"]
+    hub = {m["id"]: m for m in models[1:] if m["source"] != "package"}
+    assert {"distilbert-base-uncased", "bert-base-uncased", "bert-base-multilingual-cased", "roberta-base",
+            "bert-base-chinese"} <= set(hub)
     assert all(not m["offline"] and m["source"] == "hub" and not m["default"] for m in hub.values())
     assert set(first) == {"id", "name", "source", "offline", "default", "params", "license", "description",
                           "learning_rate"}

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from ftui.engine import loop, recipe
+from ftui.engine import loop, recipe, steps as loop_steps
 from ftui.engine.events import EvalLogged, RunFinished, RunStarted, StepLogged
 from ftui.engine.sinks import FanOut, JsonlSink, MemorySink, StatusSink
 from ftui.runs.store import read_jsonl, read_status
@@ -179,7 +179,7 @@ def test_a_broken_model_fails_the_run_with_a_message_and_the_worker_lives_on(mak
 
 
 def test_a_crash_mid_training_marks_the_run_failed(make_text_run, monkeypatch):
-    real = loop.logits_of
+    real = loop_steps.logits_of  # the training step (steps.train_step) reads the logits through it
     calls = []
 
     def explode_on_third_step(output):
@@ -188,7 +188,7 @@ def test_a_crash_mid_training_marks_the_run_failed(make_text_run, monkeypatch):
             raise RuntimeError("boom: simulated kernel failure")
         return real(output)
 
-    monkeypatch.setattr(loop, "logits_of", explode_on_third_step)
+    monkeypatch.setattr(loop_steps, "logits_of", explode_on_third_step)
     store, run_dir, config, source = make_text_run(n=64, epochs=2, log_every_steps=1)
     # In this process (the patch does not reach a worker process): what `python -m ftui.worker` runs.
     assert run_job(run_dir, threading.Event()) == "failed"

@@ -4,6 +4,7 @@
 
 finish      says "finished" after 0.3 s, as a good worker does
 crash       exits 3 without a word about its run
+traceback   dies of an exception outside any run code (Python prints the traceback, exit code 1)
 exit137     exits 137, as a process the OOM killer ended appears to a shell
 ignore_stop beats its heartbeat and ignores SIGTERM, for ever
 grandchild  starts a grandchild that sleeps, then finishes (the grandchild is left behind)
@@ -45,6 +46,8 @@ if behaviour == "finish":
     set_state("finished")
 elif behaviour == "crash":
     sys.exit(3)
+elif behaviour == "traceback":
+    raise RuntimeError("boom: the worker broke before its run started")
 elif behaviour == "exit137":
     os._exit(137)
 elif behaviour == "grandchild":

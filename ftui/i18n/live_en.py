@@ -1,0 +1,71 @@
+"""English text of a run's live view (Train tab): progress, state, recipe, charts. Twin: live_zh.py."""
+from __future__ import annotations
+
+from ftui.vocab import RunState
+
+LIVE_EN: dict[str, str] = {
+    "live.no_run": "No run yet: prepare data, then press Train.",
+    "live.step_of": "step {step} / {total}",
+    "live.epoch": "epoch {epoch:.2f}",
+    "live.speed": "{speed:.1f} examples/s",
+    "live.left": "about {time} left",
+    "live.took": "took {time}",
+    "live.so_far": "{time} so far",
+    "live.features": "head first: the frozen backbone reads every example ({done} / {total})",
+    "dur.s": "{s} s",
+    "dur.min_s": "{m} min {s} s",
+    "dur.min": "{m} min",
+    "dur.h_min": "{h} h {m} min",
+    **{f"state.{state}": str(state) for state in RunState},  # English shows the state's own name
+    "queue.next": "next in line",
+    "queue.nth": "{nth} in line",
+    "queue.of": " of {of}",
+    "queue.starts": ", starts in about {time}",
+    "queue.moment": ", starts in a moment",
+    "run.run": "Run `{run_id}`",
+    "run.best": " Best validation accuracy: {measured}.",
+    "run.best_plain": " Best validation accuracy: **{percent:.1f}%**.",
+    "run.waiting": "{run} is waiting for a free training slot.",
+    "run.waiting_place": "{run} is waiting for a free training slot: {place}.",
+    "run.ready_so_far": " The model so far can already predict (Predict tab).",
+    "run.training": "{run} is training.{best}{ready}",
+    "run.early": " It stopped early: validation accuracy had stopped improving.",
+    "run.finished": "{run} finished.{early}{best}{saved} Try it on the Predict tab.",
+    "run.stopped": "{run} was stopped; the model learned so far was kept.{best}{saved} It can be resumed (Runs tab).",
+    "run.interrupted": ("{run} was interrupted because the app stopped while it was training; "
+                        "resume it from its last checkpoint on the Runs tab."),
+    "run.failed": "{run} stopped with an error: {message}",
+    "run.damaged": "{run} is damaged: {message}",
+    "run.unknown_error": "unknown error",
+    "run.other": "{run}: {state}",
+    "saved.last_early": " The saved model is the last one: the run stopped before its first evaluation.",
+    "saved.last_no_val": " The saved model is the last one (there was no validation data to pick the best).",
+    "saved.head": " The saved model is the head fitted on the frozen backbone (fine-tuning did not beat it).",
+    "saved.best": " The saved model is the best one, from epoch {epoch:g} (step {step}).",
+    "recipe.this_run": "**This run:** {parts}",
+    "recipe.its_data": "its data",
+    "recipe.lr": "learning rate {lr:g}",
+    "recipe.epochs": "{epochs:n epoch}",
+    "recipe.recipe": "**Recipe:** {recipe}",
+    "recipe.memory": " · peak memory {gb:.1f} GB",
+    "recipe.preflight": ("**Pre-flight:** {seconds:.2f} s a step at batch {batch} on the {device}{memory} · about "
+                         "{time} of fine-tuning"),
+    "lr.suggested": ("Suggested learning rate **{rate:.2g}**: a thirtieth of the rate where the loss blew up "
+                     "({seconds}). It is in the field above; Train uses it."),
+    "lr.no_rate": "The test could not read a rate from this curve ({seconds}); the model's usual rate **{rate:.2g}** is in the field above.",
+    "lr.steps": "{steps} steps, {time}",
+    "series.train_loss": "training loss",
+    "series.val_loss": "validation loss",
+    "series.val_accuracy": "validation accuracy",
+    # ui/verdict.py
+    "verdict.accuracy": "**{percent:.1f}%** on {n:n example} (95% interval {low:.0f}–{high:.0f}%)",
+    "verdict.chance": "; no better than chance yet ({what} scores about {chance:.0f}%)",
+    "verdict.largest": "always answering the largest class",
+    "verdict.guessing": "guessing",
+    "verdict.small_val": ("With {n} validation examples the accuracy is a rough guess: add examples "
+                          "(at least {minimum} would be held out)."),
+    "verdict.few": "Few examples per class: more labelled examples will help most.",
+    "verdict.head_only": "Try the recipe *Head first, then everything*: fine-tuning the backbone usually adds several points.",
+    "verdict.more_epochs": "It may not have converged: train more epochs (Runs tab: *Train more*).",
+    "verdict.confusion": "Check the confusion matrix (Evaluate tab): the mistakes may come from a few confusable classes.",
+}
