@@ -83,6 +83,8 @@ MESSAGES: dict[str, str] = {
     "run_active": "Run '{run_id}' is still {state}.",
     "delete_active_run": "Run '{run_id}' is still {state}: stop it first, then delete it (deleting does not stop a run).",
     "bad_run_name": "A run name can have at most {limit} characters.",
+    "bad_preset_name": "A preset name is 1 to {limit} letters, digits, '-', '_' or '.', with no spaces or slashes and no dot first (got '{name}').",
+    "preset_not_found": "Preset '{name}' was not found.",
     "bad_export_format": "Unknown export format '{format}': use 'zip' (the model in its own format), 'onnx' or 'demo' (a Gradio app to hand over).",
     "checkpoint_corrupt": "Run '{run_id}' cannot be resumed: its saved training state is damaged ({reason}). Nothing was changed; start a new run instead.",
     "no_checkpoint": "Run '{run_id}' has no saved training state to continue from; start a new run instead.",

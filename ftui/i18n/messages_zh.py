@@ -80,6 +80,8 @@ MESSAGES_ZH: dict[str, str] = {
     "run_active": "运行“{run_id}”仍处于{state}状态。",
     "delete_active_run": "运行“{run_id}”仍处于{state}状态：请先停止，再删除（删除不会停止运行）。",
     "bad_run_name": "运行名称最多 {limit} 个字符。",
+    "bad_preset_name": "预设名称由 1 到 {limit} 个字母、汉字、数字、“-”、“_”或“.”组成，不能含空格或斜杠，也不能以点开头（收到的是“{name}”）。",
+    "preset_not_found": "找不到预设“{name}”。",
     "bad_export_format": "未知的导出格式“{format}”：请使用“zip”（模型的原始格式）或“onnx”。",
     "checkpoint_corrupt": "运行“{run_id}”无法继续：保存的训练状态已损坏（{reason}）。没有做任何更改；请改为开始新的运行。",
     "no_checkpoint": "运行“{run_id}”没有可继续的训练状态；请改为开始新的运行。",

@@ -145,4 +145,25 @@ UI_EN: dict[str, str] = {
     "live.examples_s": "examples/s",
     "live.nothing_to_stop": "There is no run to stop.",
     "live.stopping": "Stopping run `{run_id}` after the current step…",
+    # presets and "show as command" (ui/presets_panel.py)
+    "presets.start_from": "Start from a preset",
+    "presets.start_from_info": "Fills the model, learning rate, epochs and Advanced settings with saved ones.",
+    "presets.title": "Save settings as a preset",
+    "presets.intro": ("Keep this run's model, learning rate, epochs and settings under a name; later runs on any "
+                      "data can start from it (Train tab, Start from a preset). Its data columns are not kept."),
+    "presets.name": "Preset name",
+    "presets.name_hint": "e.g. quick-baseline (letters, digits, - _ .)",
+    "presets.save": "Save as preset",
+    "presets.saved_list": "Your presets",
+    "presets.delete": "Delete preset",
+    "presets.saved": "Settings of run `{run_id}` saved as preset **{name}**.",
+    "presets.deleted": "Preset **{name}** was deleted.",
+    "presets.pick_one": "Pick a preset first.",
+    "presets.applied": "Preset {name} filled in: check the data, then press Train.",
+    "presets.other_task": "Preset {name} is for {task} runs, but the data chosen is {data_task}: choose matching data first.",
+    "command.title": "Show as command",
+    "command.intro": ("The same run started from a terminal on the studio's machine, or from a Python script "
+                      "through the API. Put the path of your training file in place of its name."),
+    "command.cli": "Command line (ftui train)",
+    "command.python": "Python (gradio_client)",
 }

@@ -8,6 +8,7 @@ endpoint's body and raises FtuiError with a code. The actions live in three part
                                     list_runs, run_config, rename_run, delete_run, export_run, free_run_files
     inference.py  InferenceActions  predict, evaluate, evaluation_examples, list_evaluations, predict_batch
     sharing.py    ShareActions      share_run, unshare_run: read-only live links (shared_view, shared_predict)
+    presets.py    PresetActions     save_preset, list_presets, preset, delete_preset: settings kept by name
     box.py        BoxActions        box_status, stop_any_run: the whole box, for admins
     predictors.py PredictorCache    the few loaded models prediction keeps in memory
 """
@@ -26,6 +27,7 @@ from ftui.services.box import BoxActions
 from ftui.services.data import DataActions
 from ftui.services.inference import InferenceActions
 from ftui.services.predictors import PredictorCache
+from ftui.services.presets import PresetActions
 from ftui.services.runs import RunActions
 from ftui.services.sharing import ShareActions
 from ftui.tasks import get_task
@@ -38,6 +40,7 @@ ACTIONS = {
     "inference": ("predict", "evaluate", "evaluation_examples", "list_evaluations", "predict_batch"),
     "sharing": ("share_run", "unshare_run", "shared_view", "shared_predict"),
     "box": ("box_status", "stop_any_run", "is_admin"),
+    "presets": ("save_preset", "list_presets", "preset", "delete_preset"),
 }
 
 
@@ -58,6 +61,7 @@ class Services:
         self.inference = InferenceActions(self.store, self.data, self.predictors)
         self.sharing = ShareActions(self.store, self.jobs, self.inference)
         self.box = BoxActions(self.store, self.jobs, admins)
+        self.presets = PresetActions(self.store)
         for part, names in ACTIONS.items():  # services.start_run is services.runs.start_run, and so on
             for name in names:
                 setattr(self, name, getattr(getattr(self, part), name))

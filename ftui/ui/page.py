@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ftui.ui.api import PublicApi, register
+from ftui.ui.api_presets import PresetApi, register_presets
 from ftui.ui.lang import L, current_lang, lang_of, language_switch, t
+from ftui.ui.presets_panel import wire_preset_picker
 from ftui.errors import FtuiError
 from ftui.ui.api import owner_of
 from ftui.vocab import ACTIVE_STATES, APP_TITLE
@@ -46,6 +48,8 @@ def build_app(services: Services) -> gr.Blocks:
             build_runs_tab(services, data, train, tabs, runs_timer)
             box_tab = build_box_tab(services)
         register(PublicApi(services))
+        register_presets(PresetApi(services))
+        wire_preset_picker(services, demo, data, train)
         # A reload (or a new tab) re-attaches to the run this browser followed, finished or not.
         demo.load(data.restore, [data.upload], data.restore_outputs, api_visibility="private")
         demo.load(train.attach, [train.current_run], train.attach_outputs, api_visibility="private")

@@ -19,6 +19,7 @@ from ftui.ui.api import error_message, owner_of
 from ftui.ui.lang import L, lang_of, t
 from ftui.ui.tab_data import DataTab
 from ftui.ui.run_files import exporter, freer, need_run
+from ftui.ui.presets_panel import build_run_presets
 from ftui.ui.share_panel import build_share_panel
 from ftui.ui.tab_train import TrainTab
 from ftui.vocab import TaskName
@@ -97,6 +98,7 @@ def build_runs_tab(services: Services, data: DataTab, train: TrainTab, tabs: gr.
                                     scale=0, min_width=240)
                 cancel = gr.Button(L("train.cancel"), elem_id="delete-cancel", scale=0, min_width=120)
         manage_text = gr.Markdown("", elem_id="manage-status")
+        build_run_presets(services, managed, train)
         build_share_panel(services, managed)
 
     refreshed = [table, compare, managed, timer]

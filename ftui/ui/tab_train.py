@@ -15,6 +15,7 @@ from ftui.errors import FtuiError
 from ftui.ui import render
 from ftui.ui.api import error_message, owner_of
 from ftui.ui.lang import L, lang_of, t
+from ftui.ui.presets_panel import preset_picker
 from ftui.ui.tab_data import DataTab, data_options
 from ftui.ui.train_form import (AUTO_CHOICES, RECIPES, SMOOTHING_CHOICES, TRAIN_DEFAULTS, build_options, chosen_model,
                                 data_sentence, model_choices, recommended, widget_values)
@@ -37,8 +38,9 @@ class TrainTab:
     advanced: gr.Accordion | None = None  # clone: opened first, so its widgets are mounted...
     restore_advanced: object = None  # ...then restore_advanced(run_id, request) -> advanced_outputs
     advanced_outputs: list | None = None
-
-
+    preset: gr.Dropdown | None = None  # "Start from a preset" (ui/presets_panel.py wires it)
+    settings_of: object = None  # settings_of(config or preset dict) -> outputs of `restore_outputs`
+    form: dict | None = None  # option name -> the widget that sets it (advanced_outputs, in this order)
 
 
 def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserState, timer: gr.Timer) -> TrainTab:
@@ -56,6 +58,7 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
     start_lr, start_epochs = recommended(models, default_model)
 
     with gr.Tab(L("train.tab"), id="train", elem_id="tab-train"):
+        preset = preset_picker()
         with gr.Row():
             model = gr.Dropdown(choices=choices, value=default_model, label=L("train.model"), scale=2, elem_id="model",
                                 info=catalog_problem or L("train.model_info"))
@@ -231,6 +234,10 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
             config = services.run_config(owner_of(request), run_id) if run_id else None
         except FtuiError:
             config = None
+        return settings_of(config)
+
+    def settings_of(config: dict | None) -> tuple:
+        """Updates of `settings` from a run's config.json or a preset (task, model, learning_rate, epochs)."""
         if not config:
             return tuple(gr.skip() for _ in settings)
         task = config.get("task", TaskName.TEXT)
@@ -284,4 +291,4 @@ def build_train_tab(services: Services, data: DataTab, current_run: gr.BrowserSt
 
     return TrainTab(current_run=current_run, attach=view.attach, attach_outputs=live, restore=restore,
                     restore_outputs=settings, advanced=advanced, restore_advanced=restore_advanced,
-                    advanced_outputs=list(form.values()))
+                    advanced_outputs=list(form.values()), form=form, preset=preset, settings_of=settings_of)

@@ -3,6 +3,8 @@ a run's options back into widget values (clone), the catalog's choices and recom
 sentence that says which data Train will use. Pure functions: unit-tested on plain values."""
 from __future__ import annotations
 
+import dataclasses
+
 from ftui.config import TrainOptions
 from ftui.i18n import marker, t
 from ftui.ui import render
@@ -88,3 +90,9 @@ def widget_values(t: dict, names: list[str]) -> tuple:
                "head_lr_multiplier": t.get("head_lr_multiplier") or 0, "crop_scale": t.get("crop_scale") or 0,
                "gpus": t.get("gpus") or 1}
     return tuple(special[name] if name in special else t.get(name) for name in names)
+
+
+def preset_values(preset: dict, names: list[str]) -> tuple:
+    """A preset's options -> the form's widget values, in `names` order; an option the preset lacks (kept
+    by an older ftui) shows its default."""
+    return widget_values({**dataclasses.asdict(TRAIN_DEFAULTS), **(preset.get("options") or {})}, names)

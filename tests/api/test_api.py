@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.timeout(600),
               pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 ENDPOINTS = {"list_models", "inspect_dataset", "start_run", "run_status", "stop_run", "list_runs", "predict",
              "evaluate", "evaluation_examples", "predict_batch", "export_run", "resume_run", "rename_run", "delete_run",
-             "suggest_learning_rate", "free_run_files", "share_run", "unshare_run", "box_status", "stop_any_run"}
+             "suggest_learning_rate", "free_run_files", "share_run", "unshare_run", "box_status", "stop_any_run",
+             "save_preset", "list_presets", "delete_preset"}
 QUICK = {"batch_size": 8, "max_length": 32, "log_every_steps": 1}  # many small steps: rows appear at once
 POSITIVE = ["great", "wonderful", "loved", "excellent", "delightful", "superb", "brilliant", "charming"]
 NEGATIVE = ["awful", "terrible", "hated", "boring", "dreadful", "dull", "horrible", "clumsy"]

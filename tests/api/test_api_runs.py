@@ -285,6 +285,28 @@ def test_free_exports_and_checkpoints_shows_on_the_disk_column(ann, bob, server,
     expect_error("bad_option", ann.predict, run_id, "model", api_name="/free_run_files")
 
 
+def test_presets_are_saved_listed_and_deleted_per_user(ann, bob, server):
+    """A run's settings kept by name; no training needed: a preset reads only the run's config.json."""
+    from ftui.config import RunConfig
+
+    services = server[1]
+    config = RunConfig.build("text", "all-MiniLM-L6-v2", "u-0123456789abcdef", 3e-5, 2,
+                             {"batch_size": 8, "text_column": "body", "seed": 5})
+    run_id, _ = services.store.create("ann", config)
+    named = ann.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in named["/save_preset"]["parameters"]] == ["run_id", "name"]
+    saved = ann.predict(run_id, "快速", api_name="/save_preset")
+    assert (saved["name"], saved["model"], saved["epochs"], saved["options"]["seed"]) == ("快速", config.model, 2, 5)
+    assert "text_column" not in saved["options"]
+    assert [p["name"] for p in ann.predict(api_name="/list_presets")] == ["快速"]
+    expect_error("bad_preset_name", ann.predict, run_id, "../x", api_name="/save_preset")
+    expect_error("unknown_run", bob.predict, run_id, "mine", api_name="/save_preset")  # not bob's run
+    assert bob.predict(api_name="/list_presets") == []  # nor his presets
+    expect_error("preset_not_found", bob.predict, "快速", api_name="/delete_preset")
+    assert ann.predict("快速", api_name="/delete_preset") == {"name": "快速", "deleted": True}
+    assert ann.predict(api_name="/list_presets") == []
+
+
 def test_delete_the_finished_run(ann, run_id):
     assert ann.predict(run_id, api_name="/delete_run") == {"run_id": run_id, "deleted": True}
     assert run_id not in [r["run_id"] for r in ann.predict(api_name="/list_runs")]
