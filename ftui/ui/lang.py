@@ -14,8 +14,12 @@ from ftui.i18n import CATALOGS, EN, LANGS, ZH, best_lang, known, t
 
 COOKIE = "ftui_lang"
 SWITCH_CHOICES = [("English", EN), ("中文", ZH)]
+# Gradio's own keys that its zh-CN lacks and whose fields its front end fills (a busy box shows this one).
+GRADIO_OWN = {EN: {"status.queue_position": "In queue: {position} of {size}"},
+              ZH: {"status.queue_position": "排队中：第 {position} 位，共 {size} 位"}}
 # gr.I18n gets the static keys only: its front end parses ICU message syntax, where "{name}" needs a value.
-I18N = gr.I18n(**{lang: {k: v for k, v in CATALOGS[lang].items() if "{" not in CATALOGS[EN][k]} for lang in LANGS})
+I18N = gr.I18n(**{lang: {**{k: v for k, v in CATALOGS[lang].items() if "{" not in CATALOGS[EN][k]}, **GRADIO_OWN[lang]}
+                  for lang in LANGS})
 L = I18N  # L("data.file"): text the browser shows in its language
 
 # Gradio keeps its chosen locale in its own module; importing that module again (same URL, same

@@ -40,6 +40,7 @@ ALLOWED = {"ftui", "zip", "csv", "tsv", "jsonl", "xlsx", "txt", "wav", "flac", "
 # The SMS texts of the example are data, not UI; the language switch names each language in itself.
 SKIP = "footer, #data-preview td, #data-preview [role=gridcell], #lang-switch"
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+TRANSIENT = re.compile(r"processing|in queue|排队|\b\d+\.\ds\b", re.I)  # Gradio's own passing status lines
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 
@@ -69,8 +70,12 @@ def tour(browser, url: str, services, locale: str, tiny_bert_dir) -> dict[str, s
 
     def look(tab: str) -> None:
         page.wait_for_timeout(600)  # let a just-opened tab draw, then its events end (Gradio's own timers go)
-        page.wait_for_function("() => !/processing|in queue|\\b\\d+\\.\\ds\\b/i.test(document.querySelector('#tabs').innerText)")
-        seen[tab] = page.evaluate(VISIBLE_TEXT, SKIP)
+        for _ in range(20):  # a status line of Gradio's can appear between a wait and the read: read again
+            page.wait_for_function("() => !/processing|in queue|排队|\\b\\d+\\.\\ds\\b/i.test(document.querySelector('#tabs').innerText)")
+            seen[tab] = page.evaluate(VISIBLE_TEXT, SKIP)
+            if not TRANSIENT.search(seen[tab]):
+                break
+            page.wait_for_timeout(500)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / f"lang-{short}-{tab}.txt").write_text(seen[tab], encoding="utf-8")
         page.screenshot(path=str(ARTIFACTS / f"lang-{short}-{tab}.png"), full_page=True)

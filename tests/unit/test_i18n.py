@@ -13,7 +13,7 @@ from ftui.i18n import CATALOGS, EN, ZH, best_lang, marker, recipe_zh, t
 from ftui.i18n.messages_zh import MESSAGES_ZH
 from ftui.messages import MESSAGES, describe
 from ftui.ui import render_data
-from ftui.ui.lang import I18N, lang_of
+from ftui.ui.lang import GRADIO_OWN, I18N, lang_of
 from ftui.ui.train_form import data_sentence
 
 UI_EN, UI_ZH = CATALOGS[EN], CATALOGS[ZH]
@@ -45,6 +45,9 @@ def test_static_text_is_safe_for_the_front_end_message_syntax():
     for lang, catalog in I18N.translations_dict.items():
         assert set(catalog) and set(catalog) == set(I18N.translations_dict[EN])
         for key, text in catalog.items():
+            if key in GRADIO_OWN[lang]:  # Gradio's own key: its front end fills {position} and {size}
+                assert re.findall(r"{\w+}", text) == ["{position}", "{size}"], (lang, key)
+                continue
             assert not re.search(r"[{}<>]", text), (lang, key)
 
 
