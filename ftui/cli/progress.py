@@ -71,6 +71,9 @@ class ProgressPrinter:
                 self._line(eval_line(row))
         progress = float(snap.get("progress") or 0.0)
         if snap["state"] not in ACTIVE_STATES:
+            if not self.tty and progress >= self.next_share and progress:  # a short run can end between polls:
+                self._line(f"progress {progress:4.0%}  {progress_text(snap, self.loss)}")  # a log still shows it
+                self.next_share = progress + STEP_SHARE
             return
         if self.tty:
             filled = int(round(progress * BAR_WIDTH))

@@ -198,3 +198,17 @@ def test_show_as_command_lines_start_the_same_run(options):
                               *map(ast.literal_eval, (rate, epochs, chosen)))
     assert rebuilt.to_dict() == config
     assert set(ast.literal_eval(chosen)) == {key for key, value in options.items() if value is not None}  # the chosen
+
+
+def test_a_run_that_ends_between_two_polls_still_logs_its_progress():
+    from io import StringIO
+
+    from ftui.cli.progress import ProgressPrinter
+
+    out = StringIO()
+    printer = ProgressPrinter(out, tty=False)
+    printer.show({"state": RunState.RUNNING, "progress": 0.05, "total_steps": 20, "step": 1, "rows": []})
+    printer.show({"state": RunState.FINISHED, "progress": 1.0, "total_steps": 20, "step": 20, "rows": []})
+    printer.show({"state": RunState.FINISHED, "progress": 1.0, "total_steps": 20, "step": 20, "rows": []})
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines if line.startswith("progress")] == [["progress", "5%"], ["progress", "100%"]]
