@@ -56,7 +56,7 @@ class PresetActions:
         """The owner's presets, by name. A damaged file is left out (preset() on it says it is damaged)."""
         folder = self._folder(owner)
         presets = []
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        for path in folder.glob("*.json") if folder.is_dir() else []:  # sorted by name below
             if not PRESET_NAME.match(path.stem):
                 continue
             try:

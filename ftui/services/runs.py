@@ -8,6 +8,7 @@ from ftui.config import RunConfig
 from ftui.data.split import label_names, write_split
 from ftui.engine.jobs import JobManager
 from ftui.engine.launch import gpus_refusal
+from ftui.engine.local_backend import STOP_FILE
 from ftui.errors import FtuiError
 from ftui.models import catalog
 from ftui.runs.store import RunStore, read_json, read_status, update_status, write_json_atomic
@@ -88,8 +89,6 @@ class RunActions:
     def stop_run(self, owner: str | None, run_id: str) -> dict:
         """Ask a run to stop; the model learned so far is kept. A run another process trains (the command line's,
         or the studio's seen from `ftui stop`) gets the STOP file its worker reads every second."""
-        from ftui.engine.local_backend import STOP_FILE
-
         run_dir = self.store.run_dir(owner, run_id)
         if not self.jobs.cancel(run_dir) and read_status(run_dir).get("state") == RunState.RUNNING:
             (run_dir / STOP_FILE).touch()
