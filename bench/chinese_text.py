@@ -52,6 +52,16 @@ MODES = ("head", "full")
 EPOCHS = 3
 
 
+class Progress:
+    """Prints the pre-flight ETA and each evaluation to stderr, so a long run can be watched (tail its log)."""
+
+    def emit(self, event) -> None:
+        from ftui.engine.events import EvalLogged, PreflightMeasured
+
+        if isinstance(event, (EvalLogged, PreflightMeasured)):
+            print(time.strftime("%H:%M:%S"), event, file=sys.stderr, flush=True)
+
+
 def run(model: str, mode: str, max_train: int | None, epochs: int) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ["FTUI_THREADS"] = str(THREADS)
@@ -61,7 +71,7 @@ def run(model: str, mode: str, max_train: int | None, epochs: int) -> dict:
     from ftui.config import RunConfig
     from ftui.data.split import label_names, split_examples
     from ftui.engine.loop import TrainData, train
-    from ftui.engine.sinks import MemorySink
+    from ftui.engine.sinks import FanOut, MemorySink
     from ftui.models.catalog import list_models, resolve
     from ftui.predict import Predictor
     from ftui.tasks import get_task
@@ -84,7 +94,7 @@ def run(model: str, mode: str, max_train: int | None, epochs: int) -> dict:
     data = TrainData(labels=label_names(tr_y), train_inputs=tr_x, train_labels=tr_y, val_inputs=va_x, val_labels=va_y)
     with tempfile.TemporaryDirectory(prefix="ftui-zh-") as out:
         started = time.perf_counter()
-        result = train(config, get_task("text"), source, data, MemorySink(), threading.Event(), Path(out) / "model")
+        result = train(config, get_task("text"), source, data, FanOut(MemorySink(), Progress()), threading.Event(), Path(out) / "model")
         predictor = Predictor.from_model_dir(Path(out) / "model", task="text", options=config.train)
         predicted = [predictor.labels[i] for i in predictor.probabilities(test[0]).argmax(-1).tolist()]
         wall = time.perf_counter() - started

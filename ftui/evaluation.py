@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ftui.atomic import replacing, write_text_atomic
 from ftui.errors import FtuiError
+from ftui.i18n import EN, t
 from ftui.runs.store import read_json, read_jsonl, write_json_atomic
 from ftui.vocab import TaskName
 
@@ -66,8 +67,9 @@ def metrics(true: list[str], pred: list[str], labels: list[str]) -> dict:
 
 # -- evaluation ---------------------------------------------------------------------------
 def evaluate_run(run_dir: Path, predictor, inputs: list, true_labels: list[str], source: str, *,
-                 display_names: list[str] | None = None, progress: Progress | None = None) -> dict:
-    """Predict every input, score those whose label the run knows, write run_dir/eval/<name>/.
+                 display_names: list[str] | None = None, progress: Progress | None = None, lang: str = EN) -> dict:
+    """Predict every input, score those whose label the run knows, write run_dir/eval/<name>/ (the
+    confusion PNG's text in `lang`, the language of whoever asked).
 
     Labels the run never saw cannot be predicted: they are counted in `unseen_labels` and left out
     of the metrics (their predictions are still written, with "known": false). Returns the
@@ -103,8 +105,9 @@ def evaluate_run(run_dir: Path, predictor, inputs: list, true_labels: list[str],
               **metrics([r["true"] for r in scored], [r["pred"] for r in scored], labels),
               "files": {"predictions": "predictions.jsonl", "confusion": "confusion.png"}}
     _write_jsonl(out / "predictions.jsonl", rows)
-    plot_confusion(result["confusion"], labels, out / "confusion.png",
-                   title=f"{source}: accuracy {result['accuracy']:.1%} on {result['n']}")
+    shown = t("chart.validation", lang) if source == "validation" else source
+    plot_confusion(result["confusion"], labels, out / "confusion.png", lang=lang,
+                   title=t("chart.confusion_title", lang, source=shown, accuracy=result["accuracy"], n=result["n"]))
     write_json_atomic(out / "evaluation.json", result)  # last: a listed evaluation is a complete one
     return _with_paths(result, out)
 
@@ -210,16 +213,28 @@ def _probabilities(predictor, inputs: list, progress: Progress | None) -> list[l
 
 
 # -- confusion matrix image ---------------------------------------------------------------
-def plot_confusion(confusion: list[list[int]], labels: list[str], out_png: Path, title: str = "") -> Path:
+def plot_confusion(confusion: list[list[int]], labels: list[str], out_png: Path, title: str = "",
+                   lang: str = EN) -> Path:
     """A readable PNG: counts in the cells, label names on both axes, sized for up to ~20 classes
-    (more still renders, with smaller text and no counts past 30). No pyplot: no global state."""
+    (more still renders, with smaller text and no counts past 30); axis names in `lang`. No pyplot: no
+    global state."""
     from ftui.fonts import text_fonts
 
-    with text_fonts():  # label names in Chinese (正面/负面) need a CJK font
-        return _draw_confusion(confusion, labels, Path(out_png), title)
+    with text_fonts():  # label names in Chinese (正面/负面), and the axes in Chinese, need a CJK font
+        return _draw_confusion(confusion, labels, Path(out_png), title, lang)
 
 
-def _draw_confusion(confusion: list[list[int]], labels: list[str], out_png: Path, title: str) -> Path:
+def _draw_confusion(confusion: list[list[int]], labels: list[str], out_png: Path, title: str,
+                    lang: str = EN) -> Path:
+    fig = confusion_figure(confusion, labels, title, lang)
+    out_png = Path(out_png)
+    with replacing(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    return out_png
+
+
+def confusion_figure(confusion: list[list[int]], labels: list[str], title: str = "", lang: str = EN):
+    """The matplotlib Figure that _draw_confusion saves (tests read its axes); draw it inside text_fonts()."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -235,8 +250,8 @@ def _draw_confusion(confusion: list[list[int]], labels: list[str], out_png: Path
     ax.set_xticks(range(len(labels)), names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center",
                   fontsize=font)
     ax.set_yticks(range(len(labels)), names, fontsize=font)
-    ax.set_xlabel("predicted label")
-    ax.set_ylabel("true label")
+    ax.set_xlabel(t("chart.predicted_label", lang))
+    ax.set_ylabel(t("chart.true_label", lang))
     if title:  # wrapped to the figure's width: a long run name once ran off both edges
         ax.set_title(textwrap.fill(title, width=max(20, int((side + 1.2) * 7))), fontsize=11)
     top = max((max(row) for row in confusion if row), default=0)
@@ -246,7 +261,4 @@ def _draw_confusion(confusion: list[list[int]], labels: list[str], out_png: Path
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=font,
                         color="white" if top and count > top / 2 else "black")
     fig.tight_layout()
-    out_png = Path(out_png)
-    with replacing(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    return out_png
+    return fig

@@ -12,12 +12,14 @@ from ftui.i18n.live_zh import LIVE_ZH
 from ftui.i18n.recipe import recipe_zh
 from ftui.i18n.results_en import RESULTS_EN
 from ftui.i18n.results_zh import RESULTS_ZH
+from ftui.i18n.share_en import SHARE_EN
+from ftui.i18n.share_zh import SHARE_ZH
 from ftui.i18n.ui_en import UI_EN
 from ftui.i18n.ui_zh import UI_ZH
 
 EN, ZH = "en", "zh-CN"
 LANGS = (EN, ZH)
-CATALOGS = {EN: {**UI_EN, **LIVE_EN, **RESULTS_EN}, ZH: {**UI_ZH, **LIVE_ZH, **RESULTS_ZH}}
+CATALOGS = {EN: {**UI_EN, **LIVE_EN, **RESULTS_EN, **SHARE_EN}, ZH: {**UI_ZH, **LIVE_ZH, **RESULTS_ZH, **SHARE_ZH}}
 
 
 def best_lang(accept_language: str | None) -> str:

@@ -36,9 +36,10 @@ class InferenceActions:
         return self.predictors.get(run_dir).predict([input], top_k=top_k)[0]
 
     def evaluate(self, owner: str | None, run_id: str, file: str | Path | None = None,
-                 upload_id: str | None = None, progress=None) -> dict:
+                 upload_id: str | None = None, progress=None, lang: str = "en") -> dict:
         """Metrics, confusion matrix and per-example predictions of a finished run: on its own frozen
-        validation split (no file), or on an uploaded labelled file read with the run's task."""
+        validation split (no file), or on an uploaded labelled file read with the run's task. `lang`: the
+        language of the confusion matrix picture's text ("en" or "zh-CN")."""
         from ftui import evaluation
         from ftui.data.split import read_split
 
@@ -60,7 +61,7 @@ class InferenceActions:
                 raise FtuiError("empty_batch", name=path.name, skipped=0)
             source = path.name
         return evaluation.evaluate_run(run_dir, self.predictors.get(run_dir), inputs, labels, source,
-                                       progress=progress)
+                                       progress=progress, lang=lang)
 
     def evaluation_examples(self, owner: str | None, run_id: str, eval_name: str, true_label: str,
                             pred_label: str, limit: int = 24) -> list[dict]:

@@ -185,7 +185,7 @@ class PublicApi:
         with api_errors(request):
             owner = owner_of(request)
             upload_id = None if file in (None, "", {}) else self._upload_id(owner, file)
-            result = self.services.evaluate(owner, run_id, upload_id=upload_id)
+            result = self.services.evaluate(owner, run_id, upload_id=upload_id, lang=lang_of(request))
             out = {key: result.get(key) for key in EVALUATION_KEYS}
             png = Path(result.get("confusion_png") or "")
             name = f"{run_id}-{result['name']}-confusion.png"

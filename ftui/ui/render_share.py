@@ -2,41 +2,54 @@
 
 Pure functions of `ShareActions.shared_view` (no gradio, no torch). The charts are small inline SVGs drawn
 here, so the page needs no script library and no file from the server; every value from the run is
-escaped. The page has no control other than the prediction box the owner may have allowed.
+escaped, and so is every sentence around it. The page speaks the visitor's language (`lang`, which
+share_page.py reads from the request); its text lives in ftui/i18n/share_en.py and share_zh.py.
+The page has no control other than the prediction box the owner may have allowed.
 """
 from __future__ import annotations
 
 import html
+import json
 import math
 
+from ftui.i18n import CATALOGS, EN, ZH, known, recipe_zh, t
 from ftui.ui.render import format_duration
 from ftui.vocab import RunState, TaskName
 
 WIDTH, HEIGHT, PAD = 560, 220, 36
-STATE_WORDS = {RunState.QUEUED: "waiting to start", RunState.RUNNING: "training", RunState.FINISHED: "done",
-               RunState.STOPPED: "stopped early by its owner", RunState.FAILED: "stopped by an error",
-               RunState.INTERRUPTED: "cut short when the studio stopped", RunState.DAMAGED: "unavailable"}
+
+
+def _say(key: str, lang: str, **fields) -> str:
+    """A sentence of the page in `lang`, escaped as a whole: the run's values in it are escaped with it."""
+    return html.escape(t(key, lang, **fields))
+
+
+def _word(kind: str, value, lang: str) -> str:
+    """A state, task or setting name in `lang` ("share.state_running"); a name without a key stays as it is."""
+    key = f"share.{kind}_{str(value).replace(' ', '_')}"
+    return t(key, lang) if key in CATALOGS[EN] else str(value)
 
 
 def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, y_max: float | None = None,
-              dots: bool = False) -> str:
+              dots: bool = False, lang: str = EN) -> str:
     """A line chart of named series of (step, value) points, axes from 0; an empty chart says so."""
     points = [p for values in series.values() for p in values if all(map(math.isfinite, p))]
     head = f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption>'
     if not points:
-        return head + '<p class="empty">No points yet.</p></figure>'
+        return head + f'<p class="empty">{_say("share.no_points", lang)}</p></figure>'
     x_max = max(p[0] for p in points) or 1.0
     top = y_max if y_max is not None else (max(p[1] for p in points) or 1.0) * 1.08
 
     def xy(step, value):
         return (PAD + (WIDTH - 2 * PAD) * step / x_max, HEIGHT - PAD - (HEIGHT - 2 * PAD) * min(value, top) / top)
 
+    last_step = _say("share.axis_step", lang, step=f"{x_max:.0f}")
     parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{html.escape(title)}">',
              f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
              f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
              f'<text x="{PAD - 4}" y="{PAD + 4}" text-anchor="end">{top:.3g}</text>',
              f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" text-anchor="end">0</text>',
-             f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end">step {x_max:.0f}</text>']
+             f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end">{last_step}</text>']
     for index, (name, values) in enumerate(series.items()):
         coords = [xy(*p) for p in values if all(map(math.isfinite, p))]
         if not coords:
@@ -49,31 +62,33 @@ def svg_chart(series: dict[str, list[tuple[float, float]]], title: str, y_max: f
     return head + "".join(parts) + "</svg>" + f'<div class="legend">{legend}</div></figure>'
 
 
-def live_html(view: dict) -> str:
+def live_html(view: dict, lang: str = EN) -> str:
     """State, progress, curves and the latest evaluation: the part of the page that refreshes."""
     rows = view.get("rows") or []
     train = [(r["step"], r["loss"]) for r in rows if r.get("split") == "train"]
     val_loss = [(r["step"], r["loss"]) for r in rows if r.get("split") == "validation"]
     val_acc = [(r["step"], r["accuracy"]) for r in rows if r.get("split") == "validation"]
     state = view.get("state")
-    facts = [f"<b>{html.escape(STATE_WORDS.get(state, str(state)))}</b>",
-             f"{float(view.get('progress') or 0) * 100:.0f}% done"]
+    facts = [f"<b>{html.escape(_word('state', state, lang))}</b>",
+             _say("share.done", lang, percent=float(view.get("progress") or 0) * 100)]
     if state == RunState.RUNNING and isinstance(view.get("eta_s"), (int, float)):
-        facts.append(f"about {format_duration(view['eta_s'])} left")
+        facts.append(_say("share.left", lang, time=format_duration(view["eta_s"], lang)))
     if isinstance(view.get("elapsed_s"), (int, float)):
-        facts.append(f"trained for {format_duration(view['elapsed_s'])}")
+        facts.append(_say("share.trained_for", lang, time=format_duration(view["elapsed_s"], lang)))
     if isinstance(view.get("best_accuracy"), (int, float)):
-        facts.append(f"best validation accuracy {view['best_accuracy'] * 100:.1f}%"
-                     + (f" on {view['n_validation']} examples" if view.get("n_validation") else ""))
+        facts.append(_say("share.best_on" if view.get("n_validation") else "share.best", lang,
+                          percent=view["best_accuracy"] * 100, n=view.get("n_validation")))
+    losses = {t("share.training_loss", lang): train, t("share.validation_loss", lang): val_loss}
     return (f'<p class="state">{" · ".join(facts)}</p>'
             f'<progress max="1" value="{float(view.get("progress") or 0):.3f}"></progress>'
             '<div class="charts">'
-            + svg_chart({"training loss": train, "validation loss": val_loss}, "Loss")
-            + svg_chart({"validation accuracy": val_acc}, "Validation accuracy", y_max=1.0, dots=True)
-            + "</div>" + evaluation_html(view.get("evaluation")))
+            + svg_chart(losses, t("share.loss", lang), lang=lang)
+            + svg_chart({t("share.validation_accuracy", lang): val_acc}, t("share.accuracy_title", lang),
+                        y_max=1.0, dots=True, lang=lang)
+            + "</div>" + evaluation_html(view.get("evaluation"), lang))
 
 
-def evaluation_html(result: dict | None) -> str:
+def evaluation_html(result: dict | None, lang: str = EN) -> str:
     if not result or not result.get("labels"):
         return ""
     labels = [html.escape(str(label)) for label in result["labels"]]
@@ -81,46 +96,66 @@ def evaluation_html(result: dict | None) -> str:
     body = "".join(f"<tr><th>{labels[i]}</th>" + "".join(f"<td>{int(n)}</td>" for n in row) + "</tr>"
                    for i, row in enumerate(result.get("confusion") or []))
     accuracy = result.get("accuracy")
-    summary = (f"Accuracy {accuracy * 100:.1f}% on {result.get('n')} examples" if isinstance(accuracy, (int, float))
-               else "Evaluation")
+    summary = (t("share.accuracy_on", lang, percent=accuracy * 100, n=result.get("n"))
+               if isinstance(accuracy, (int, float)) else t("share.evaluation", lang))
     if isinstance(result.get("macro_f1"), (int, float)):
-        summary += f", macro-F1 {result['macro_f1']:.3f}"
-    return (f'<h2>Latest evaluation</h2><p>{summary}.</p><table class="confusion"><caption>true label (rows) '
-            f'× predicted label (columns)</caption><tr><th></th>{head}</tr>{body}</table>')
+        summary += t("share.macro_f1", lang, f1=result["macro_f1"])
+    return (f'<h2>{_say("share.latest_evaluation", lang)}</h2><p>{_say("share.sentence", lang, text=summary)}</p>'
+            f'<table class="confusion"><caption>{_say("share.confusion", lang)}</caption>'
+            f'<tr><th></th>{head}</tr>{body}</table>')
 
 
-def page_html(view: dict, token: str) -> str:
+def page_html(view: dict, token: str, lang: str = EN) -> str:
     """The whole page: what was trained and how (fixed), then the live part, then the prediction box."""
+    lang = known(lang)
     name = html.escape(str(view.get("name")))
-    counts = ", ".join(f"{html.escape(str(k))}: {v}" for k, v in (view.get("class_counts") or {}).items())
-    settings = " · ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in (view.get("settings") or {}).items())
-    recipe = f"<p>Recipe: {html.escape(str(view['recipe']))}</p>" if view.get("recipe") else ""
+    counts = ", ".join(f"{k}: {v}" for k, v in (view.get("class_counts") or {}).items())
+    # the model's name is bold: a stand-in goes through the escaping, then the escaped name in <b> replaces it
+    what = _say("share.what", lang, task=_word("task", view.get("task"), lang), model="\0", counts=counts)
+    what = what.replace("\0", f"<b>{html.escape(str(view.get('model')))}</b>", 1)
+    settings = " · ".join(html.escape(f"{_word('set', k, lang)} {t('share.auto', lang) if v == 'auto' else v}")
+                          for k, v in (view.get("settings") or {}).items())
+    recipe_line = recipe_zh(view["recipe"]) if lang == ZH and view.get("recipe") else view.get("recipe")
+    recipe = f"<p>{_say('share.recipe', lang, recipe=recipe_line)}</p>" if view.get("recipe") else ""
     predict = ""
     if view.get("allow_predict"):
-        field = ('<textarea name="input" rows="3" required placeholder="Type a text to classify"></textarea>'
-                 if view.get("task") == TaskName.TEXT else '<input type="file" name="file" required>')
-        predict = (f'<h2>Try it</h2><form id="predict">{field}<button type="submit">Predict</button></form>'
+        field = (f'<textarea name="input" rows="3" required placeholder="{_say("share.placeholder", lang)}">'
+                 '</textarea>' if view.get("task") == TaskName.TEXT else '<input type="file" name="file" required>')
+        predict = (f'<h2>{_say("share.try_it", lang)}</h2><form id="predict">{field}'
+                   f'<button type="submit">{_say("share.predict", lang)}</button></form>'
                    '<div id="answer" aria-live="polite"></div>')
     base = f"/share/{html.escape(token)}"
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+    return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="robots" content="noindex, nofollow"><meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{name} · ftui</title>
 <style>{STYLE}</style></head><body><main>
 <h1>{name}</h1>
-<p class="what">{html.escape(str(view.get('task')))} classification on <b>{html.escape(str(view.get('model')))}</b>;
-classes (training examples): {counts}.</p><p class="settings">{settings}</p>{recipe}
-<section id="live">{live_html(view)}</section>{predict}
-<footer>A read-only live view shared from ftui; the link stops working when it expires or is withdrawn.</footer>
-</main><script>{script(base)}</script></body></html>"""
+<p class="what">{what}</p><p class="settings">{settings}</p>{recipe}
+<section id="live">{live_html(view, lang)}</section>{predict}
+<footer>{_say("share.footer", lang)}</footer>
+</main><script>{script(base, lang)}</script></body></html>"""
 
 
-def script(base: str) -> str:
+def gone_html(lang: str = EN) -> str:
+    """The answer to an unknown, expired or withdrawn link (a 404), in the visitor's language."""
+    return (f"<!doctype html><html lang='{known(lang)}'><meta charset='utf-8'><meta name='robots' content='noindex'>"
+            f"<title>{_say('share.not_found', lang)}</title>"
+            f"<p style='font:16px system-ui;margin:40px'>{_say('share.gone', lang)}</p>")
+
+
+def _js(text: str) -> str:
+    """A JavaScript string literal that cannot end the <script> it sits in."""
+    return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def script(base: str, lang: str = EN) -> str:
+    gone = _js(f"<p class='state'>{_say('share.gone', lang)}</p>")
     return f"""
 const live = document.getElementById("live");
 async function refresh() {{
   const answer = await fetch("{base}/live", {{cache: "no-store"}});
   if (answer.ok) live.innerHTML = await answer.text();
-  else if (answer.status === 404) live.innerHTML = "<p class='state'>This link has expired or was withdrawn.</p>";
+  else if (answer.status === 404) live.innerHTML = {gone};
 }}
 setInterval(refresh, 2000);
 const form = document.getElementById("predict");
@@ -130,7 +165,7 @@ if (form) form.addEventListener("submit", async (event) => {{
   out.textContent = "…";
   const answer = await fetch("{base}/predict", {{method: "POST", body: new FormData(form)}});
   const data = await answer.json();
-  if (!answer.ok) {{ out.textContent = data.error || "No answer."; return; }}
+  if (!answer.ok) {{ out.textContent = data.error || {_js(t("share.no_answer", lang))}; return; }}
   out.replaceChildren(...Object.entries(data).map(([label, p]) => {{
     const bar = document.createElement("div"), name = document.createElement("span"), value = document.createElement("b");
     bar.className = "bar";

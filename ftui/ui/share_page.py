@@ -3,7 +3,8 @@ refreshing part) and POST /share/<token>/predict (only when the owner allowed it
 
 An unknown, expired or withdrawn token answers 404, as any other path would. Every answer says
 `Referrer-Policy: no-referrer` (the token must not leak to a site the page links to, and it links to
-none), `X-Robots-Tag: noindex` and `Cache-Control: no-store`.
+none), `X-Robots-Tag: noindex` and `Cache-Control: no-store`. Every answer speaks the visitor's language,
+read from each request as the studio reads it (ftui.ui.lang.lang_of), so the live part follows the page.
 """
 from __future__ import annotations
 
@@ -16,14 +17,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ftui.errors import FtuiError
+from ftui.i18n import LANGS, best_lang
 from ftui.messages import describe
 from ftui.runs.store import safe_filename
 from ftui.ui import render_share
 
 HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store",
            "X-Content-Type-Options": "nosniff"}
-GONE = ("<!doctype html><meta charset='utf-8'><meta name='robots' content='noindex'><title>Not found</title>"
-        "<p style='font:16px system-ui;margin:40px'>This link has expired or was withdrawn.</p>")
+COOKIE = "ftui_lang"  # the page switch's cookie (ftui/ui/lang.py, which imports gradio: this module does not)
+
+
+def visitor_lang(request: Request) -> str:
+    """The visitor's language, as ftui.ui.lang.lang_of picks it: the switch's cookie, else Accept-Language."""
+    chosen = request.cookies.get(COOKIE)
+    return chosen if chosen in LANGS else best_lang(request.headers.get("accept-language"))
 
 
 def add_share_routes(app: FastAPI, services) -> None:
@@ -35,17 +42,17 @@ def add_share_routes(app: FastAPI, services) -> None:
         except FtuiError:
             return None
 
-    async def page(token: str) -> Response:
-        shown = await view(token)
+    async def page(token: str, request: Request) -> Response:
+        shown, lang = await view(token), visitor_lang(request)
         if shown is None:
-            return HTMLResponse(GONE, status_code=404, headers=HEADERS)
-        return HTMLResponse(render_share.page_html(shown, token), headers=HEADERS)
+            return HTMLResponse(render_share.gone_html(lang), status_code=404, headers=HEADERS)
+        return HTMLResponse(render_share.page_html(shown, token, lang), headers=HEADERS)
 
-    async def live(token: str) -> Response:
+    async def live(token: str, request: Request) -> Response:
         shown = await view(token)
         if shown is None:
             return HTMLResponse("", status_code=404, headers=HEADERS)
-        return HTMLResponse(render_share.live_html(shown), headers=HEADERS)
+        return HTMLResponse(render_share.live_html(shown, visitor_lang(request)), headers=HEADERS)
 
     async def predict(token: str, request: Request) -> Response:
         form = await request.form(max_files=1, max_fields=2)
@@ -59,7 +66,8 @@ def add_share_routes(app: FastAPI, services) -> None:
                 raise FtuiError("empty_input")
         except FtuiError as err:
             status = 404 if err.code == "unknown_run" else 400
-            return JSONResponse({"error": describe(err.code, err.detail)}, status_code=status, headers=HEADERS)
+            return JSONResponse({"error": describe(err.code, err.detail, visitor_lang(request))}, status_code=status,
+                                headers=HEADERS)
         return JSONResponse(answer, headers=HEADERS)
 
     app.add_api_route("/share/{token}", page, methods=["GET"], include_in_schema=False)

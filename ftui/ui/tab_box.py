@@ -6,45 +6,51 @@ import gradio as gr
 import pandas as pd
 
 from ftui.errors import FtuiError
+from ftui.i18n import columns
 from ftui.ui.api import error_message, owner_of
-from ftui.ui.render import format_duration
+from ftui.ui.lang import L, lang_of, t
+from ftui.ui.render import format_duration, state_name
 
 SLOT_COLUMNS = ["slot", "run", "user", "pid", "memory (MB)", "GPU memory (MB)"]
 ACTIVE_COLUMNS = ["user", "run", "state", "progress", "ETA", "place in line"]
 
 
 def build_box_tab(services) -> gr.Tab:
-    with gr.Tab("6 · Box", id="box", elem_id="tab-box", visible=False) as tab:
-        gr.Markdown("The whole box, for admins: who holds each training slot, what waits, and a Stop for any "
-                    "run (its owner keeps the model learned so far).")
-        refresh = gr.Button("↻ Refresh", elem_id="box-refresh", size="sm")
+    with gr.Tab(L("box.tab"), id="box", elem_id="tab-box", visible=False) as tab:
+        gr.Markdown(L("box.intro"))
+        refresh = gr.Button(L("box.refresh"), elem_id="box-refresh", size="sm")
+        # English headers until the tab is opened: on_refresh fills them in the page's language
         slots = gr.Dataframe(pd.DataFrame(columns=SLOT_COLUMNS), interactive=False, elem_id="box-slots",
-                             label="Slots")
+                             label=L("box.slots"))
         active = gr.Dataframe(pd.DataFrame(columns=ACTIVE_COLUMNS), interactive=False, elem_id="box-active",
-                              label="Every user's queued and training runs")
+                              label=L("box.active"))
         with gr.Row():
-            pick = gr.Dropdown(label="Run to stop", choices=[], elem_id="box-pick", scale=3)
-            stop = gr.Button("Stop it", variant="stop", elem_id="box-stop", scale=1)
+            pick = gr.Dropdown(label=L("box.pick"), choices=[], elem_id="box-pick", scale=3)
+            stop = gr.Button(L("box.stop"), variant="stop", elem_id="box-stop", scale=1)
         said = gr.Markdown("", elem_id="box-status")
 
     def on_refresh(request: gr.Request):
+        """tab.select, refresh.click: [] -> [slots, active, pick, said]."""
+        lang = lang_of(request)
         try:
             box = services.box_status(owner_of(request))
         except FtuiError as err:
-            return gr.skip(), gr.skip(), gr.skip(), error_message(err)
-        return (slots_frame(box), active_frame(box),
+            return gr.skip(), gr.skip(), gr.skip(), error_message(err, lang)
+        return (slots_frame(box, lang), active_frame(box, lang),
                 gr.update(choices=[(f"{r['owner']} · {r['run_id']}", f"{r['owner']}/{r['run_id']}")
                                    for r in box["active"]], value=None), "")
 
     def on_stop(chosen, request: gr.Request):
+        """stop.click: [pick] -> [said]."""
+        lang = lang_of(request)
         if not chosen:
-            return "Pick a run first."
+            return t("box.pick_first", lang)
         owner, _, run_id = chosen.partition("/")
         try:
             services.stop_any_run(owner_of(request), owner, run_id)
         except FtuiError as err:
-            return error_message(err)
-        return f"Asked run `{run_id}` of **{owner}** to stop."
+            return error_message(err, lang)
+        return t("box.asked", lang, run_id=run_id, owner=owner)
 
     outputs = [slots, active, pick, said]
     tab.select(on_refresh, None, outputs, api_visibility="private")
@@ -61,18 +67,18 @@ def show_to_admins(services):
     return show
 
 
-def slots_frame(box: dict) -> pd.DataFrame:
-    rows = [[s["slot"], s["run_id"] or "free", s["owner"] or "", s["pid"] or "", _num(s["memory_mb"]),
+def slots_frame(box: dict, lang: str = "en") -> pd.DataFrame:
+    rows = [[s["slot"], s["run_id"] or t("box.free", lang), s["owner"] or "", s["pid"] or "", _num(s["memory_mb"]),
              _num(s["gpu_memory_mb"])] for s in box["slots"]]
-    return pd.DataFrame(rows, columns=SLOT_COLUMNS)
+    return pd.DataFrame(rows, columns=columns(SLOT_COLUMNS, lang))
 
 
-def active_frame(box: dict) -> pd.DataFrame:
+def active_frame(box: dict, lang: str = "en") -> pd.DataFrame:
     places = {(q["owner"], q["run_id"]): q["position"] for q in box["queue"]}
-    rows = [[r["owner"], r["run_id"], r["state"], f"{float(r.get('progress') or 0) * 100:.0f}%",
-             format_duration(r["eta_s"]) if isinstance(r.get("eta_s"), (int, float)) else "",
+    rows = [[r["owner"], r["run_id"], state_name(r["state"], lang), f"{float(r.get('progress') or 0) * 100:.0f}%",
+             format_duration(r["eta_s"], lang) if isinstance(r.get("eta_s"), (int, float)) else "",
              places.get((r["owner"], r["run_id"]), "")] for r in box["active"]]
-    return pd.DataFrame(rows, columns=ACTIVE_COLUMNS)
+    return pd.DataFrame(rows, columns=columns(ACTIVE_COLUMNS, lang))
 
 
 def _num(value) -> str:

@@ -162,7 +162,7 @@ def build_evaluate_tab(services: Services, current_run: gr.BrowserState) -> Eval
 
         try:
             upload_id = accept(services, owner, path, Path(path).name) if path else None
-            result = services.evaluate(owner, run_id, upload_id=upload_id, progress=report)
+            result = services.evaluate(owner, run_id, upload_id=upload_id, progress=report, lang=lang)
             evaluations = services.list_evaluations(owner, run_id)
         except FtuiError as err:
             gr.Warning(error_message(err, lang))

@@ -1,0 +1,58 @@
+"""English text of run sharing: the Runs tab's panel and the stakeholder page. Twin: share_zh.py."""
+from __future__ import annotations
+
+from ftui.vocab import TaskName
+
+SHARE_EN: dict[str, str] = {
+    # the panel (Runs tab)
+    "share.days": "Days the link works",
+    "share.allow_predict": "Let them try predictions",
+    "share.share": "Share",
+    "share.unshare": "Stop sharing",
+    "share.link": "Link (shown once: copy it now)",
+    "share.pick_run": "Pick a run above first.",
+    "share.shared_until": "Shared until {when}.",
+    "share.shared_until_predict": "Shared until {when}, with predictions.",
+    "share.not_shared": "Not shared: the link no longer opens.",
+    "share.works_until": "A link to this run works until {when}.",
+    # the stakeholder page
+    "share.state_queued": "waiting to start",
+    "share.state_running": "training",
+    "share.state_finished": "done",
+    "share.state_stopped": "stopped early by its owner",
+    "share.state_failed": "stopped by an error",
+    "share.state_interrupted": "cut short when the studio stopped",
+    "share.state_damaged": "unavailable",
+    **{f"share.task_{task}": str(task) for task in TaskName},  # English shows the task's own name
+    "share.no_points": "No points yet.",
+    "share.axis_step": "step {step}",
+    "share.done": "{percent:.0f}% done",
+    "share.left": "about {time} left",
+    "share.trained_for": "trained for {time}",
+    "share.best": "best validation accuracy {percent:.1f}%",
+    "share.best_on": "best validation accuracy {percent:.1f}% on {n} examples",
+    "share.loss": "Loss",
+    "share.training_loss": "training loss",
+    "share.validation_loss": "validation loss",
+    "share.accuracy_title": "Validation accuracy",
+    "share.validation_accuracy": "validation accuracy",
+    "share.latest_evaluation": "Latest evaluation",
+    "share.accuracy_on": "Accuracy {percent:.1f}% on {n} examples",
+    "share.evaluation": "Evaluation",
+    "share.macro_f1": ", macro-F1 {f1:.3f}",
+    "share.sentence": "{text}.",
+    "share.confusion": "true label (rows) × predicted label (columns)",
+    "share.what": "{task} classification on {model}; classes (training examples): {counts}.",
+    "share.set_learning_rate": "learning rate",
+    "share.set_epochs": "epochs",
+    "share.set_batch_size": "batch size",
+    "share.auto": "auto",
+    "share.recipe": "Recipe: {recipe}",
+    "share.try_it": "Try it",
+    "share.placeholder": "Type a text to classify",
+    "share.predict": "Predict",
+    "share.no_answer": "No answer.",
+    "share.footer": "A read-only live view shared from ftui; the link stops working when it expires or is withdrawn.",
+    "share.gone": "This link has expired or was withdrawn.",
+    "share.not_found": "Not found",
+}
