@@ -85,8 +85,10 @@ CATALOG: dict[str, list[dict]] = _load_catalog()
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 
-def list_models(task: str) -> list[dict]:
-    """The catalog for `task` as JSON-able dicts; `offline` says whether it works without a network."""
+def list_models(task: str, lang: str = "en") -> list[dict]:
+    """The catalog for `task` as JSON-able dicts; `offline` says whether it works without a network;
+    `description` in `lang` ("zh-CN": the entry's description_zh)."""
+    chinese = lang.lower().startswith("zh")
     out = []
     for entry in CATALOG.get(task, []):
         packaged = _packaged_folder(entry)
@@ -98,7 +100,7 @@ def list_models(task: str) -> list[dict]:
         out.append({"id": entry["id"], "name": entry["name"],
                     "source": source,  # a cached hub model is still a hub model
                     "offline": bool(packaged or cached), "default": bool(entry.get("default")),
-                    "params": entry["params"], "license": entry["license"], "description": entry["description"],
+                    "params": entry["params"], "license": entry["license"], "description": entry.get("description_zh") if chinese else entry["description"],
                     "learning_rate": entry["learning_rate"]})
     return out
 

@@ -83,9 +83,9 @@ class Services:
         """The most GPUs one run may ask for here: the largest slot's (`--gpus 0+1` plans 2-GPU slots)."""
         return max((len(slot_gpus(slot)) for slot in self.jobs.slots), default=0) or 1
 
-    def list_models(self, task: str) -> list[dict]:
+    def list_models(self, task: str, lang: str = "en") -> list[dict]:
         get_task(task)  # unknown task -> FtuiError
-        return catalog.list_models(task)
+        return catalog.list_models(task, lang)
 
     def warm_up(self) -> None:
         """Keep one training worker waiting with torch and transformers imported (~5 s on a CPU), so a Train

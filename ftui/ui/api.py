@@ -110,7 +110,7 @@ class PublicApi:
     def list_models(self, task: str = TaskName.TEXT, request: gr.Request = None) -> list[dict]:
         """Backbones offered for `task` ("text"); the one with "default": true is used when unsure."""
         with api_errors(request):
-            return self.services.list_models(task)
+            return self.services.list_models(task, lang_of(request))
 
     def inspect_dataset(self, task: str, file: dict | str, options: dict | None = None,
                         request: gr.Request = None) -> dict:

@@ -33,3 +33,13 @@ def test_an_error_sentence_follows_accept_language_and_keeps_its_code(url):
     # The detail (names, values) stays as given; the sentence around it is Chinese.
     bad = expect_error("unknown_task", chinese.predict, "smell", api_name="/list_models")
     assert bad.startswith("未知任务“smell”"), bad
+
+
+def test_model_descriptions_follow_accept_language(url):
+    chinese = Client(url, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    english = Client(url, verbose=False, headers={"Accept-Language": "en-US"})
+    zh = {m["id"]: m["description"] for m in chinese.predict("text", api_name="/list_models")}
+    en = {m["id"]: m["description"] for m in english.predict("text", api_name="/list_models")}
+    assert zh.keys() == en.keys()
+    assert all(CJK.search(d) for d in zh.values()), zh
+    assert not any(CJK.search(d) for d in en.values()), en

@@ -250,3 +250,13 @@ def test_model_names_promise_no_setting_the_run_may_change():
     for task in ("text", "image", "audio"):
         for entry in catalog.list_models(task):
             assert "window" not in entry["name"] and " px" not in entry["name"], entry["name"]
+
+
+def test_every_description_has_its_chinese():
+    """list_models answers a Chinese page or API caller in Chinese; English stays the default."""
+    for task in ("text", "image", "audio"):
+        english, chinese = catalog.list_models(task), catalog.list_models(task, "zh-CN")
+        assert [m["id"] for m in english] == [m["id"] for m in chinese]
+        for en, zh in zip(english, chinese):
+            assert not any("\u4e00" <= ch <= "\u9fff" for ch in en["description"]), en["id"]
+            assert sum("\u4e00" <= ch <= "\u9fff" for ch in zh["description"]) >= 4, zh["id"]
