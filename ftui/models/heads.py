@@ -51,4 +51,4 @@ def split_at(model: nn.Module, head_names: frozenset[str]) -> HeadSplit | None:
             handle.remove()
         raise RuntimeError("the head was never called in the model's forward pass")
 
-    return HeadSplit(features=features, head=module)
+    return HeadSplit(features=features, head=module, model=model)

@@ -26,6 +26,7 @@ class HeadSplit:
 
     features: Any  # callable: a batch's model inputs (no "labels") -> (B, ...) features, no grad needed
     head: Any  # torch.nn.Module holding exactly the new parameters; head(features) -> logits
+    model: Any = None  # the whole model, when its memory layout may be changed for the feature pass
 
 
 @dataclass

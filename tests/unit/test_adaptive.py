@@ -281,3 +281,32 @@ def test_layer_wise_decay_slows_the_lower_blocks():
     assert rate[id(model.classifier.weight)] == pytest.approx(1e-2)
     flat = build_optimizer(model, frozenset(), 1e-3, TrainOptions(layer_decay=1.0))
     assert len(flat.param_groups) == 2  # no decay: body decay/no-decay only, as before
+
+
+def test_a_cnns_feature_pass_runs_channels_last_and_gives_its_layout_back():
+    """The frozen pass of a CNN in channels-last layout (faster on a CPU) gives the same features, and
+    the weights come back contiguous and trainable (made outside inference mode)."""
+    from ftui.models.heads import split_at
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 2)).eval()
+    net = type("Net", (torch.nn.Module,), {"forward": lambda self, pixel_values: self.body(pixel_values)})()
+    net.body = model
+    split = split_at(net, frozenset({"body.5.weight", "body.5.bias"}))
+    pictures = torch.randn(10, 3, 12, 12)
+
+    class Batches:
+        def feature_pass(self, size):
+            for start in range(0, 10, size):
+                yield list(range(start, min(10, start + size))), {"pixel_values": pictures[start:start + size]}
+
+    features = head.extract(split, Batches(), 10, torch.device("cpu"), torch.autocast("cpu", enabled=False),
+                            threading.Event())
+    with torch.no_grad():
+        expected = model[:5](pictures)
+    assert torch.allclose(features.x, expected, atol=1e-5)
+    weight = model[0].weight
+    assert weight.is_contiguous() and not weight.is_inference()
+    model.train()(pictures).sum().backward()  # trainable afterwards
+    assert weight.grad is not None
