@@ -12,10 +12,12 @@ No pyplot and no global rcParams change: the family list holds only inside the `
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib.resources
 import logging
+import threading
 from pathlib import Path
 
 FONT_PACKAGE = "manimgx_fonts_cjk"
@@ -56,8 +58,15 @@ def families() -> tuple[str, ...]:
     return (LATIN_FAMILY, CJK_FAMILY)
 
 
+# rc_context saves the global rcParams on entry and puts them back on exit: two threads inside at once (the
+# server draws comparison charts and confusion matrices for several users) would leave one's list behind.
+_ONE_AT_A_TIME = threading.RLock()
+
+
+@contextlib.contextmanager
 def text_fonts():
-    """A context in which matplotlib draws with `families()` (a fallback list)."""
+    """A context in which matplotlib draws with `families()` (a fallback list); one thread at a time."""
     import matplotlib
 
-    return matplotlib.rc_context({"font.family": list(families())})
+    with _ONE_AT_A_TIME, matplotlib.rc_context({"font.family": list(families())}):
+        yield

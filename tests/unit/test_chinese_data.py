@@ -173,3 +173,23 @@ def test_without_the_multilingual_package_the_page_says_the_default_reads_englis
     issue = next(i for i in summary["issues"] if i["code"] == "cjk_text_english_default")
     assert "English only" in issue["message"] and "bert-base-chinese" in issue["message"]
     assert "bert-base-chinese" in describe("cjk_text_english_default", issue["detail"], lang="zh-CN")
+
+
+def test_drawing_in_several_threads_leaves_the_global_fonts_alone(tmp_path):
+    """The server draws for several users at once; rc_context alone, entered by two threads, left the CJK
+    family list in the global rcParams (a fresh-clone CI run caught it)."""
+    import threading
+
+    import matplotlib
+
+    from ftui import evaluation
+
+    before = list(matplotlib.rcParams["font.family"])
+    threads = [threading.Thread(target=evaluation.plot_confusion, args=([[1, 2], [3, 4]], ["正面", "负面"],
+                                                                       tmp_path / f"{i}.png")) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert list(matplotlib.rcParams["font.family"]) == before
+    assert all((tmp_path / f"{i}.png").is_file() for i in range(6))
